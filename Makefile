@@ -1,0 +1,41 @@
+# Two entry points for a fresh machine: `make demo` and `make test` (README.md).
+VENV    ?= .venv
+PYTHON  ?= python3
+PY      := $(VENV)/bin/python
+PIP     := $(PY) -m pip
+# Measured on this project's machines (x86_64, Python 3.11): the one torch/torchvision pair that
+# imports next to ultralytics. Override on other platforms: make TORCH="torch torchvision".
+TORCH   ?= torch==2.14.1 torchvision==0.29.1
+STAMP   := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet $(TORCH) -e ".[train,dev]"
+	# triton makes `import tensorflow` before `import torchvision` segfault; CPU runs need none.
+	-$(PIP) uninstall --quiet -y triton
+	# ultralytics brings opencv-python, albumentations opencv-python-headless: both provide cv2.
+	# Reinstall the GUI build last so `fer-detect --camera` can open a window.
+	$(PIP) install --quiet --force-reinstall --no-deps \
+	  "opencv-python==$$($(PY) -c 'import importlib.metadata as m; print(m.version("opencv-python"))')"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(VENV)/bin/fer-detect examples/astronaut.png --out runs/demo --json -
+	@echo "annotated image: runs/demo/astronaut.png"
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench: setup
+	$(PY) bench/fer_train_speed.py
+
+clean:
+	rm -rf $(VENV) runs/demo .pytest_cache

@@ -1,0 +1,131 @@
+"""fer-prep, fer-train, fer-eval: thin click wrappers over fer.prepare, fer.train, fer.evaluate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import yaml
+
+from fer.errors import FerError, user_errors
+
+NUMERIC = click.Choice(["fer2013", "affectnet"])
+DATA_HELP = ("dataset: a FER2013 CSV, an AffectNet folder or CSV, or a folder-per-class tree; "
+             "add #SPLIT to pick a split (e.g. fer2013.csv#PublicTest). See datasets.txt.")
+
+
+def _cache(path: str | None) -> Path | None:
+    return Path(path) if path else None
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data", required=True, help=DATA_HELP)
+@click.option("--split", "role", type=click.Choice(["train", "val"]), default="train",
+              show_default=True, help="which split to prepare when --data has several")
+@click.option("--input-size", default=48, show_default=True, help="crop side in pixels")
+@click.option("--channels", type=click.Choice(["1", "3"]), default="1", show_default=True)
+@click.option("--contempt", is_flag=True, help="keep AffectNet's contempt as an 8th class")
+@click.option("--numeric-labels", type=NUMERIC, help="label order of numbered class folders")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="cache root [~/.cache/fer]")
+@click.option("--rebuild-cache", is_flag=True, help="discard an existing cache for this data")
+@user_errors(FerError)
+def prep_cmd(data, role, input_size, channels, contempt, numeric_labels, cache_dir,
+             rebuild_cache):
+    """Decode and crop a dataset once into a resumable cache of model-sized faces."""
+    from fer.labels import label_set
+    from fer.prepare import prepare
+    from fer.readers import read_dataset
+
+    ds = read_dataset(data, role, contempt, numeric_labels)
+    cache = prepare(ds, label_set(contempt), (input_size, input_size), int(channels),
+                    _cache(cache_dir), rebuild_cache)
+    click.echo(f"{len(cache)} faces in {cache.path}")
+    click.echo(f"classes: {cache.class_counts()}")
+    click.echo(cache.skips.summary())
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data", help=DATA_HELP + " Required unless --resume.")
+@click.option("--val", help="validation dataset (same forms as --data; default split: val). "
+              "Without it a stratified split of --data is held out.")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="run folder for the model, metrics and plots")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="YAML overriding the defaults (see --print-config)")
+@click.option("--epochs", type=int, help="override train.epochs")
+@click.option("--batch-size", type=int, help="override train.batch_size")
+@click.option("--input-size", type=int, help="override model.input_size")
+@click.option("--channels", type=click.Choice(["1", "3"]), help="override model.channels")
+@click.option("--attention-heads", type=int, help="override model.attention_heads (0 = plain)")
+@click.option("--max-per-class", type=int, help="use at most N training faces per class")
+@click.option("--contempt", is_flag=True, help="keep AffectNet's contempt as an 8th class")
+@click.option("--numeric-labels", type=NUMERIC, help="label order of numbered class folders")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="cache root [~/.cache/fer]")
+@click.option("--rebuild-cache", is_flag=True, help="discard existing caches for this data")
+@click.option("--resume", is_flag=True, help="continue the interrupted run in --out")
+@click.option("--no-progress", is_flag=True, help="one line per epoch instead of progress bars")
+@click.option("--print-config", is_flag=True, help="print the effective settings and exit")
+@user_errors(FerError)
+def train_cmd(data, val, out, config_path, epochs, batch_size, input_size, channels,
+              attention_heads, max_per_class, contempt, numeric_labels, cache_dir, rebuild_cache,
+              resume, no_progress, print_config):
+    """Train the FERNet-style expression classifier."""
+    from fer.config import load_config
+
+    overrides: dict = {"train": {}, "model": {}}
+    for section, key, value in (("train", "epochs", epochs), ("train", "batch_size", batch_size),
+                                ("model", "input_size", input_size),
+                                ("model", "channels", int(channels) if channels else None),
+                                ("model", "attention_heads", attention_heads)):
+        if value is not None:
+            overrides[section][key] = value
+    cfg = load_config(Path(config_path) if config_path else None, overrides)
+    if print_config:
+        click.echo(yaml.safe_dump(json.loads(json.dumps(cfg.to_dict())), sort_keys=False))
+        return
+    if not data and not resume:
+        raise FerError("--data is required (or --resume to continue a run)")
+    from fer.train import train
+
+    metrics = train(data, Path(out), val, cfg, resume, _cache(cache_dir), max_per_class,
+                    numeric_labels, contempt, rebuild_cache, progress=not no_progress)
+    click.echo(f"validation accuracy {metrics['val_accuracy'] * 100:.2f}% "
+               f"(no flip TTA {metrics['val_accuracy_no_tta'] * 100:.2f}%), macro-F1 "
+               f"{metrics['val_macro_f1']:.4f}; ONNX max |diff| {metrics['onnx_max_abs_diff']:.2e}")
+    click.echo(f"run folder: {out}")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False),
+              help=".onnx or .keras model with its labels.json")
+@click.option("--data", required=True, help=DATA_HELP + " Default split: val.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False),
+              help="write the full result here [eval.json beside the model]")
+@click.option("--tta/--no-tta", default=None, help="mirror test-time augmentation [model's choice]")
+@click.option("--numeric-labels", type=NUMERIC, help="label order of numbered class folders")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="cache root [~/.cache/fer]")
+@click.option("--confusion", type=click.Path(dir_okay=False), help="also save a confusion PNG")
+@user_errors(FerError)
+def eval_cmd(model_path, data, json_path, tta, numeric_labels, cache_dir, confusion):
+    """Accuracy, macro-F1 and per-class figures of a model on any readable dataset."""
+    from fer.evaluate import evaluate, format_table, write_json
+    from fer.predict import load_classifier
+    from fer.prepare import prepare
+    from fer.readers import read_dataset
+
+    classifier = load_classifier(model_path)
+    ds = read_dataset(data, "val", "contempt" in classifier.labels, numeric_labels)
+    cache = prepare(ds, classifier.labels, classifier.size, classifier.channels,
+                    _cache(cache_dir))
+    result = evaluate(classifier, cache, tta)
+    click.echo(format_table(result))
+    if cache.skips.total:
+        click.echo(cache.skips.summary())
+    target = Path(json_path) if json_path else Path(model_path).with_name("eval.json")
+    write_json(result, target)
+    if confusion:
+        from fer.plots import plot_confusion
+
+        plot_confusion(result["confusion_matrix"], result["labels"], Path(confusion))
+    click.echo(f"wrote {target}")

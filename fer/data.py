@@ -1,0 +1,101 @@
+"""Turn prepared caches into training batches: stratified splits, per-class caps, class weights and
+the augmented batch feeder Keras trains from."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from fer.augment import build_augmenter
+from fer.config import AugmentConfig
+from fer.errors import FerError
+from fer.keras_env import keras
+from fer.readers import Dataset
+
+
+def cap_per_class(dataset: Dataset, per_class: int, seed: int) -> Dataset:
+    """At most `per_class` samples of each label, picked reproducibly (quick trials, tests)."""
+    rng = np.random.default_rng(seed)
+    by_label: dict[str, list[int]] = {}
+    for i, s in enumerate(dataset.samples):
+        by_label.setdefault(s.label, []).append(i)
+    keep = sorted(j for idx in by_label.values()
+                  for j in rng.permutation(idx)[:per_class].tolist())
+    return Dataset([dataset.samples[i] for i in keep], dataset.skips, dataset.format,
+                   dataset.source)
+
+
+def stratified_split(targets: np.ndarray, fraction: float, seed: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    index = np.arange(len(targets))
+    counts = np.bincount(targets)
+    stratify = targets if counts[counts > 0].min() >= 2 else None
+    try:
+        train, val = train_test_split(index, test_size=fraction, random_state=seed,
+                                      stratify=stratify)
+    except ValueError as e:
+        raise FerError(f"cannot hold out {fraction:.0%} for validation from {len(targets)} faces: "
+                       f"{e}; give --val") from e
+    return np.sort(train), np.sort(val)
+
+
+def class_weights(targets: np.ndarray, num_classes: int, mode: str) -> np.ndarray:
+    """'balanced' = n / (k * count); 'sqrt' softens it, which keeps rare classes from dominating."""
+    counts = np.bincount(targets, minlength=num_classes).astype(np.float64)
+    if mode == "none":
+        return np.ones(num_classes)
+    present = counts > 0
+    w = np.zeros(num_classes)
+    w[present] = counts[present].sum() / (present.sum() * counts[present])
+    if mode == "sqrt":
+        w = np.sqrt(w)
+    return w / (w[present] * counts[present]).sum() * counts[present].sum()  # mean weight 1
+
+
+def image_hashes(images: np.ndarray) -> np.ndarray:
+    return np.array([hashlib.sha1(im.tobytes()).hexdigest() for im in images])
+
+
+def duplicate_report(train: np.ndarray, val: np.ndarray) -> dict[str, int]:
+    """Exact pixel duplicates of the prepared crops, within train and shared with validation."""
+    th, vh = image_hashes(train), image_hashes(val)
+    return {"within_train": int(len(th) - len(set(th.tolist()))),
+            "val_in_train": int(np.isin(vh, th).sum())}
+
+
+class AugmentedBatches(keras().utils.PyDataset):
+    """Shuffled, augmented batches with per-sample weights; one augmenter per worker thread."""
+
+    def __init__(self, images: np.ndarray, targets: np.ndarray, num_classes: int,
+                 batch_size: int, augment: AugmentConfig | None, weights: np.ndarray,
+                 seed: int, workers: int = 1):
+        super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=16)
+        self.images, self.targets = images, targets
+        self.num_classes, self.batch_size = num_classes, batch_size
+        self.augment, self.weights, self.seed = augment, weights.astype(np.float32), seed
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(images))
+        self.local = threading.local()
+
+    def __len__(self) -> int:
+        return -(-len(self.images) // self.batch_size)
+
+    def _augmenter(self):
+        if not hasattr(self.local, "aug"):
+            self.local.aug = build_augmenter(self.augment, seed=self.seed + threading.get_ident() % 9973)
+        return self.local.aug
+
+    def __getitem__(self, i: int):
+        idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        x = self.images[idx]
+        if self.augment is not None:
+            aug = self._augmenter()
+            x = np.stack([aug(image=im)["image"].reshape(im.shape) for im in x])
+        y = np.eye(self.num_classes, dtype=np.float32)[self.targets[idx]]
+        return x.astype(np.float32), y, self.weights[self.targets[idx]]
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.permutation(len(self.images))

@@ -1,0 +1,82 @@
+"""Run a trained FER model on prepared face crops: ONNX Runtime (no TensorFlow import) or Keras."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fer.errors import FerError
+from fer.metadata import LABELS_FILE, ONNX_KEY, read_metadata_file, validate
+
+
+class Classifier:
+    """Probabilities for uint8 NxHxWxC crops, with optional mirrored test-time augmentation."""
+
+    def __init__(self, meta: dict[str, Any], run, path: Path):
+        self.meta = meta
+        self.labels: tuple[str, ...] = tuple(meta["labels"])
+        self.size = (int(meta["input"]["height"]), int(meta["input"]["width"]))
+        self.channels = int(meta["input"]["channels"])
+        self.tta_flip = bool(meta.get("tta_flip", False))
+        self.path = path
+        self._run = run
+
+    def predict(self, crops: np.ndarray, batch_size: int = 256, tta_flip: bool | None = None
+                ) -> np.ndarray:
+        flip = self.tta_flip if tta_flip is None else tta_flip
+        expected = (*self.size, self.channels)
+        if crops.ndim != 4 or tuple(crops.shape[1:]) != expected:
+            raise FerError(f"model {self.path.name} expects crops of shape N x "
+                           f"{' x '.join(map(str, expected))}, got {crops.shape}")
+        out = []
+        for i in range(0, len(crops), batch_size):
+            x = crops[i:i + batch_size].astype(np.float32)
+            p = self._run(x)
+            if flip:
+                p = (p + self._run(np.ascontiguousarray(x[:, :, ::-1]))) / 2.0
+            out.append(p)
+        if not out:
+            return np.zeros((0, len(self.labels)), np.float32)
+        return np.concatenate(out).astype(np.float32)
+
+
+def _onnx_session(path: Path, providers: list[str] | None = None):
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    chosen = [p for p in (providers or ["CUDAExecutionProvider", "CPUExecutionProvider"])
+              if p in available]
+    try:
+        return ort.InferenceSession(str(path), providers=chosen)
+    except Exception as e:  # onnxruntime raises its own exception types for bad files
+        raise FerError(f"{path} is not a loadable ONNX model ({str(e).splitlines()[0][:120]})") from e
+
+
+def load_classifier(path: str | Path) -> Classifier:
+    """Open `.onnx` (preferred for inference) or `.keras`; metadata comes from the model."""
+    path = Path(path)
+    if not path.is_file():
+        raise FerError(f"FER model {path} not found")
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        session = _onnx_session(path)
+        embedded = session.get_modelmeta().custom_metadata_map.get(ONNX_KEY)
+        if embedded:
+            meta = validate(json.loads(embedded), f"{path} metadata")
+        else:
+            meta = read_metadata_file(path.with_name(LABELS_FILE))
+        name = session.get_inputs()[0].name
+        return Classifier(meta, lambda x: session.run(None, {name: x})[0], path)
+    if suffix == ".keras":
+        meta = read_metadata_file(path.with_name(LABELS_FILE))
+        from fer.keras_env import keras
+
+        try:
+            model = keras().models.load_model(path, compile=False)
+        except Exception as e:  # keras raises ValueError/OSError/zipfile errors for bad files
+            raise FerError(f"{path} is not a loadable Keras model ({type(e).__name__})") from e
+        return Classifier(meta, lambda x: np.asarray(model(x, training=False)), path)
+    raise FerError(f"{path}: unsupported FER model type '{suffix}'; use .onnx or .keras")

@@ -1,0 +1,49 @@
+"""The pipeline's one configuration source: defaults here, a YAML file and CLI flags override."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from pipeline.errors import PipelineError
+
+
+@dataclass
+class PipelineConfig:
+    detector: str = "yolo"  # yolo | haar | whole (each input is one face crop)
+    fd_model: str | None = None  # default: the packaged face model
+    fer_model: str | None = None  # default: the packaged expression model
+    imgsz: int | None = None  # detector input size; default: the model's own
+    conf: float = 0.35  # detector confidence threshold
+    iou: float = 0.5  # NMS IoU threshold
+    max_det: int = 1000  # crowded photos hold hundreds of faces
+    margin: float = 0.0  # grow each face box by this fraction per side before cropping
+    tta: bool | None = None  # mirrored test-time augmentation; default: the FER model's choice
+    smoothing: float = 0.6  # video/camera: weight of the past in the per-face moving average
+    track_iou: float = 0.3  # video/camera: IoU that links a face to the previous frame's
+    max_missed: int = 15  # video/camera: frames a face may vanish and keep its id
+    threads: int | None = None  # ONNX Runtime threads; default: all cores
+
+
+def load_config(path: str | Path | None, overrides: dict) -> PipelineConfig:
+    cfg = PipelineConfig()
+    values: dict = {}
+    if path is not None:
+        try:
+            values = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError as e:
+            raise PipelineError(f"config file {path} not found") from e
+        except yaml.YAMLError as e:
+            raise PipelineError(f"config file {path} is not valid YAML") from e
+        if not isinstance(values, dict):
+            raise PipelineError(f"config file {path} must hold a mapping")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in dataclasses.fields(cfg)}
+    for key, value in values.items():
+        if key not in known:
+            raise PipelineError(f"unknown setting '{key}'; known: {', '.join(sorted(known))}")
+        setattr(cfg, key, value)
+    return cfg

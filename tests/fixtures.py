@@ -1,0 +1,116 @@
+"""Generate datasets in their real on-disk formats for the tests (no committed blobs)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fer.labels import LABELS
+
+
+def face_like(seed: int, size: int = 48, channels: int = 1) -> np.ndarray:
+    """A deterministic image with structure (so resizing and crops are visible), not noise only."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    base = (np.sin(xx / (3 + seed % 5)) + np.cos(yy / (2 + seed % 7))) * 60 + 128
+    image = np.clip(base + rng.normal(0, 10, (size, size)), 0, 255).astype(np.uint8)
+    if channels == 3:
+        image = np.stack([image, np.roll(image, 3, 0), np.roll(image, 5, 1)], axis=-1)
+    return image
+
+
+def write_image(path: Path, image: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(path.suffix or ".png", image)
+    assert ok
+    path.write_bytes(buf.tobytes())
+    return path
+
+
+def fer2013_csv(path: Path, per_class: int = 3, usages=("Training", "PublicTest", "PrivateTest"),
+                bad_rows: bool = False) -> Path:
+    """Kaggle's fer2013.csv: emotion,pixels,Usage with 2304 space-separated pixel values."""
+    rows = []
+    seed = 0
+    for usage in usages:
+        for code in range(len(LABELS)):
+            for _ in range(per_class):
+                seed += 1
+                pixels = " ".join(map(str, face_like(seed).ravel().tolist()))
+                rows.append([str(code), pixels, usage])
+    if bad_rows:
+        rows += [
+            ["3", "1 2 3", "Training"],  # too few pixels
+            ["x", " ".join(["0"] * 2304), "Training"],  # non-numeric code
+            ["9", " ".join(["0"] * 2304), "Training"],  # code out of range
+            ["2", " ".join(["300"] * 2304), "Training"],  # pixel out of range
+            ["1", "Training"],  # missing column
+        ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["emotion", "pixels", "Usage"])
+        w.writerows(rows)
+    return path
+
+
+AFFECTNET_HEADER = ["subDirectory_filePath", "face_x", "face_y", "face_width", "face_height",
+                    "facial_landmarks", "expression", "valence", "arousal"]
+
+
+def affectnet_official(root: Path, per_code: int = 2, header_on_val: bool = False,
+                       bad_rows: bool = False) -> Path:
+    """AffectNet's release: Manually_Annotated_file_lists/*.csv + Manually_Annotated_Images/."""
+    lists = root / "Manually_Annotated_file_lists"
+    lists.mkdir(parents=True, exist_ok=True)
+    seed = 1000
+    for name in ("training.csv", "validation.csv"):
+        rows = []
+        for code in range(11):
+            for i in range(per_code):
+                seed += 1
+                rel = f"{seed % 7 + 1}/{name[:3]}_{code}_{i}.jpg"
+                image = face_like(seed, 120, 3)
+                write_image(root / "Manually_Annotated_Images" / rel, image)
+                landmarks = ";".join(f"{v:.2f}" for v in np.linspace(10, 90, 136))
+                rows.append([rel, "20", "25", "70", "70", landmarks, str(code), "0.1", "-0.2"])
+        if bad_rows:
+            rows += [
+                ["1/missing.jpg", "20", "20", "50", "50", "", "1", "0", "0"],  # file absent
+                ["1/short.jpg", "20", "20"],  # truncated row
+                ["1/degenerate.jpg", "20", "20", "0", "50", "", "1", "0", "0"],  # zero width
+                ["1/nan.jpg", "a", "20", "50", "50", "", "1", "0", "0"],  # non-numeric box
+            ]
+        with open(lists / name, "w", newline="") as f:
+            w = csv.writer(f)
+            if name == "training.csv" or header_on_val:
+                w.writerow(AFFECTNET_HEADER)
+            w.writerows(rows)
+    return root
+
+
+def class_folders(root: Path, names=LABELS, per_class: int = 3, ext: str = ".png",
+                  size: int = 48, channels: int = 1, seed: int = 0) -> Path:
+    for c, name in enumerate(names):
+        for i in range(per_class):
+            write_image(root / name / f"img_{i:04d}{ext}", face_like(seed + c * 100 + i, size, channels))
+    return root
+
+
+def affectnet_export(root: Path, per_class: int = 2, with_relfcs: bool = True) -> Path:
+    """The 96x96 AffectNet export: class folders (anger, contempt, ...) plus labels.csv."""
+    names = ["anger", "contempt", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+    rows = []
+    for c, name in enumerate(names):
+        for i in range(per_class):
+            rel = f"{name}/image{c * 100 + i:07d}.png"
+            write_image(root / rel, face_like(c * 100 + i, 96, 3))
+            rows.append([rel, name, "0.5"] if with_relfcs else [rel, name])
+    with open(root / "labels.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["pth", "label", "relFCs"] if with_relfcs else ["pth", "label"])
+        w.writerows(rows)
+    return root
