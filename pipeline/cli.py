@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from fer.errors import FerError
 from pipeline.errors import InputError, PipelineError
 
 EXIT_SOME_FAILED = 3
@@ -155,7 +156,7 @@ def main(inputs, camera, whole_image, detector, fd_model, fer_model, json_target
             raise PipelineError("no display to show the camera window; add --no-show")
         pipe = FacePipeline.from_config(cfg)
         outputs = Outputs(json_target, out_dir)
-    except PipelineError as e:
+    except FerError as e:  # PipelineError and the classifier's own model errors
         raise click.ClickException(str(e)) from None
     except OSError as e:
         raise click.ClickException(f"cannot write {e.filename}: {e.strerror}") from None

@@ -55,13 +55,17 @@ def expand_inputs(paths: list[str]) -> Iterator[tuple[str, str]]:
 
 def _original_size(path: str) -> tuple[int, int] | None:
     """Width and height from the file header alone (Pillow reads it lazily)."""
-    try:
-        from PIL import Image
+    from PIL import Image
 
+    limit = Image.MAX_IMAGE_PIXELS
+    try:  # only the header is read, so Pillow's decompression-bomb guard does not apply
+        Image.MAX_IMAGE_PIXELS = None
         with Image.open(path) as im:
             return im.size
     except Exception:  # not a format Pillow knows: OpenCV may still decode it
         return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def read_image(path: str, max_side: int = MAX_SIDE) -> Frame:

@@ -114,3 +114,36 @@ def affectnet_export(root: Path, per_class: int = 2, with_relfcs: bool = True) -
         w.writerow(["pth", "label", "relFCs"] if with_relfcs else ["pth", "label"])
         w.writerows(rows)
     return root
+
+
+def astronaut_path() -> Path:
+    return Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
+
+
+def grace_hopper_path() -> Path:
+    """A real portrait that ships with matplotlib."""
+    import matplotlib.cbook
+
+    return Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+
+
+def face_patch() -> np.ndarray:
+    """The astronaut's head and shoulders (the face box is about [177, 67, 270, 160])."""
+    image = cv2.imread(str(astronaut_path()))
+    return image[30:210, 140:310]
+
+
+def video_with_faces(path: Path, frames: int = 12, faces: int = 1, fps: float = 10.0) -> Path:
+    """A 640x480 mp4 of the real astronaut photo panning slowly; `faces` copies side by side."""
+    image = cv2.imread(str(astronaut_path()))
+    width = 640 // faces
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (640, 480))
+    assert writer.isOpened()
+    for i in range(frames):
+        x0 = max(0, 225 - width // 2) - 2 * i  # keeps the face (x 177-270) inside each copy
+        tile = image[0:480, max(x0, 0):max(x0, 0) + width]
+        writer.write(np.hstack([tile] * faces)[:, :640] if faces > 1 else
+                     cv2.copyMakeBorder(tile, 0, 0, 0, 640 - tile.shape[1], cv2.BORDER_REPLICATE))
+    writer.release()
+    return path
