@@ -147,3 +147,28 @@ def video_with_faces(path: Path, frames: int = 12, faces: int = 1, fps: float = 
                      cv2.copyMakeBorder(tile, 0, 0, 0, 640 - tile.shape[1], cv2.BORDER_REPLICATE))
     writer.release()
     return path
+
+
+def widerface_slice(shared_root: Path, out: Path, images: int = 12, split: str = "train") -> Path:
+    """A real WIDER FACE slice: the first images present on disk with their official records."""
+    from fd.convert.widerface import parse_annotations
+    from fer.readers.base import SkipLog
+
+    ann = shared_root / "wider_face_split" / f"wider_face_{split}_bbx_gt.txt"
+    src_images = shared_root / f"WIDER_{split}" / "images"
+    lines: list[str] = []
+    kept = 0
+    for name, rows in parse_annotations(ann.read_text(), SkipLog()):
+        if kept >= images:
+            break
+        if not (src_images / name).is_file() or not rows or len(rows) > 40:
+            continue
+        target = out / f"WIDER_{split}" / "images" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((src_images / name).read_bytes())
+        lines += [name, str(len(rows))] + [" ".join(str(int(v)) for v in r) for r in rows]
+        kept += 1
+    split_dir = out / "wider_face_split"
+    split_dir.mkdir(parents=True, exist_ok=True)
+    (split_dir / f"wider_face_{split}_bbx_gt.txt").write_text("\n".join(lines) + "\n")
+    return out

@@ -1,0 +1,38 @@
+"""What every face-dataset converter yields: an image on disk and its face boxes in pixels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels
+
+
+@dataclass
+class ImageRecord:
+    source: str  # widerface | fddb | lfpw | combined
+    key: str  # the image's path as the annotation names it
+    path: Path
+    boxes: list[Box] = field(default_factory=list)
+    size: tuple[int, int] | None = None  # width, height, when the converter read the header
+
+
+def image_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the header alone, None when the file is not a readable image."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.verify()
+        with Image.open(path) as im:
+            return im.size
+    except Exception:  # Pillow raises many kinds for broken files
+        return None
+
+
+def clip_box(box: Box, width: int, height: int) -> Box | None:
+    """The part of a box inside the image, or None when nothing of it is left."""
+    x1, y1, x2, y2 = max(box[0], 0.0), max(box[1], 0.0), min(box[2], width), min(box[3], height)
+    if x2 - x1 < 1 or y2 - y1 < 1:
+        return None
+    return (x1, y1, x2, y2)
