@@ -172,3 +172,57 @@ def widerface_slice(shared_root: Path, out: Path, images: int = 12, split: str =
     split_dir.mkdir(parents=True, exist_ok=True)
     (split_dir / f"wider_face_{split}_bbx_gt.txt").write_text("\n".join(lines) + "\n")
     return out
+
+
+def jpeg(path: Path, width: int, height: int, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    return write_image(path, rng.integers(0, 255, (height, width, 3), np.uint8))
+
+
+def widerface_tree(root: Path, split: str, records: list[tuple[str, list[str] | str, bool]],
+                   size: tuple[int, int] = (200, 150)) -> Path:
+    """WIDER FACE layout from (image name, body lines or raw text, image present on disk)."""
+    lines = []
+    for i, (name, body, present) in enumerate(records):
+        if present:
+            jpeg(root / f"WIDER_{split}" / "images" / name, *size, seed=i)
+        lines.append(name)
+        lines += body if isinstance(body, list) else [body]
+    (root / "wider_face_split").mkdir(parents=True, exist_ok=True)
+    (root / "wider_face_split" / f"wider_face_{split}_bbx_gt.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def fddb_tree(root: Path, folds: dict[int, list[tuple[str, list[str]]]],
+              size: tuple[int, int] = (300, 250)) -> Path:
+    """FDDB layout: FDDB-folds/FDDB-fold-NN[-ellipseList].txt and originalPics/<name>.jpg."""
+    (root / "FDDB-folds").mkdir(parents=True, exist_ok=True)
+    for fold, records in folds.items():
+        names, lines = [], []
+        for name, rows in records:
+            names.append(name)
+            lines += [name, str(len(rows)), *rows]
+            if not name.endswith("absent"):
+                jpeg(root / "originalPics" / f"{name}.jpg", *size)
+        (root / "FDDB-folds" / f"FDDB-fold-{fold:02d}.txt").write_text("\n".join(names) + "\n")
+        (root / "FDDB-folds" / f"FDDB-fold-{fold:02d}-ellipseList.txt").write_text(
+            "\n".join(lines) + "\n")
+    return root
+
+
+def pts_text(points: list[tuple[float, float]]) -> str:
+    body = "\n".join(f"{x:.3f} {y:.3f}" for x, y in points)
+    return f"version: 1\nn_points: {len(points)}\n{{\n{body}\n}}\n"
+
+
+def lfpw_tree(root: Path, count: int = 3) -> Path:
+    """lfpw/{trainset,testset}/<name>.png + <name>.pts with 68 landmarks inside a 200x200 image."""
+    rng = np.random.default_rng(1)
+    for split in ("trainset", "testset"):
+        for i in range(count):
+            stem = root / "lfpw" / split / f"image_{i:04d}"
+            write_image(stem.with_suffix(".png"), rng.integers(0, 255, (200, 200, 3), np.uint8))
+            pts = [(60 + 80 * rng.random(), 80 + 90 * rng.random()) for _ in range(66)]
+            pts += [(60.0, 80.0), (140.0, 170.0)]  # pin the extent: x 60-140, y 80-170
+            stem.with_suffix(".pts").write_text(pts_text(pts))
+    return root
