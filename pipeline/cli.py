@@ -199,3 +199,7 @@ def main(inputs, camera, whole_image, detector, fd_model, fer_model, json_target
     if failed:
         click.echo(f"fer-detect: {failed} input(s) failed, {done} processed", err=True)
         raise SystemExit(EXIT_SOME_FAILED if done else 1)
+
+
+if __name__ == "__main__":
+    main()
