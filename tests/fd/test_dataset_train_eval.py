@@ -226,3 +226,17 @@ def test_evaluate_perfect_detector(tmp_path):
     assert result["AP50"] == 1.0 and result["AP50_95"] == 1.0
     assert result["buckets"]["small"]["faces"] == 1 and result["buckets"]["medium"]["faces"] == 1
     assert result["precision"] == 1.0 and result["recall"] == 1.0
+
+
+def test_ultralytics_keeps_every_cpu_thread():
+    import os
+
+    import torch
+
+    from fd.yolo_env import offline_ultralytics
+
+    offline_ultralytics()
+    from ultralytics.utils.torch_utils import select_device
+
+    select_device("cpu")  # ultralytics resets torch's threads here before CPU training
+    assert torch.get_num_threads() == (os.cpu_count() or 1)
