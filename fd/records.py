@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fer.readers.base import SkipLog
+
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels
 
 
@@ -15,6 +17,26 @@ class ImageRecord:
     path: Path
     boxes: list[Box] = field(default_factory=list)
     size: tuple[int, int] | None = None  # width, height, when the converter read the header
+
+    def add_box(self, box: Box, skips: SkipLog) -> None:
+        """Keep the part of `box` inside the image; count it as degenerate when nothing is left."""
+        clipped = clip_box(box, *self.size) if box[2] > box[0] and box[3] > box[1] else None
+        if clipped is None:
+            skips.add("degenerate box", self.key)
+        else:
+            self.boxes.append(clipped)
+
+
+def open_record(source: str, key: str, path: Path | None, skips: SkipLog) -> ImageRecord | None:
+    """A record for an image that is on disk and readable; otherwise the skip is counted."""
+    if path is None or not path.is_file():
+        skips.add("missing image on disk", key)
+        return None
+    size = image_size(path)
+    if size is None:
+        skips.add("unreadable image", key)
+        return None
+    return ImageRecord(source, key, path, size=size)
 
 
 def image_size(path: Path) -> tuple[int, int] | None:

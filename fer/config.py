@@ -86,19 +86,24 @@ def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
         setattr(obj, key, value)
 
 
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """A YAML config file's top-level mapping, or one clear error (shared by every stage)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError as e:
+        raise FerError(f"config file {path} not found") from e
+    except yaml.YAMLError as e:
+        raise FerError(f"config file {path} is not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise FerError(f"config file {path} must hold a mapping of sections")
+    return data
+
+
 def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> FerConfig:
     """Defaults, then the YAML file, then explicit overrides (`{'train': {'epochs': 2}}`)."""
     cfg = FerConfig()
     if path is not None:
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except FileNotFoundError as e:
-            raise FerError(f"config file {path} not found") from e
-        except yaml.YAMLError as e:
-            raise FerError(f"config file {path} is not valid YAML: {e}") from e
-        if not isinstance(data, dict):
-            raise FerError(f"config file {path} must hold a mapping of sections")
-        _apply(cfg, data, "")
+        _apply(cfg, read_yaml_mapping(path), "")
     if overrides:
         _apply(cfg, overrides, "")
     if cfg.train.class_weight not in CLASS_WEIGHTS:

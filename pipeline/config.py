@@ -6,8 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from fer.config import read_yaml_mapping
 from pipeline.errors import PipelineError
 
 
@@ -30,16 +29,7 @@ class PipelineConfig:
 
 def load_config(path: str | Path | None, overrides: dict) -> PipelineConfig:
     cfg = PipelineConfig()
-    values: dict = {}
-    if path is not None:
-        try:
-            values = yaml.safe_load(Path(path).read_text()) or {}
-        except FileNotFoundError as e:
-            raise PipelineError(f"config file {path} not found") from e
-        except yaml.YAMLError as e:
-            raise PipelineError(f"config file {path} is not valid YAML") from e
-        if not isinstance(values, dict):
-            raise PipelineError(f"config file {path} must hold a mapping")
+    values = read_yaml_mapping(path) if path is not None else {}
     values.update({k: v for k, v in overrides.items() if v is not None})
     known = {f.name for f in dataclasses.fields(cfg)}
     for key, value in values.items():

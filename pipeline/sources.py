@@ -119,12 +119,7 @@ def read_video(path: str) -> Iterator[Frame]:
     cap = cv2.VideoCapture(path)
     if not cap.isOpened():
         raise InputError(path, "cannot open video (corrupt file or codec not supported)")
-    frames = _frames(cap, path, live=False)
-    first = next(frames, None)
-    if first is None:
-        raise InputError(path, "video has no frames")
-    yield first
-    yield from frames
+    yield from _checked(_frames(cap, path, live=False), InputError(path, "video has no frames"))
 
 
 def open_camera(spec: str) -> Iterator[Frame]:
@@ -135,9 +130,14 @@ def open_camera(spec: str) -> Iterator[Frame]:
     if not cap.isOpened():
         raise InputError(name, "cannot be opened; check the index (0, 1, ...) or stream URL and "
                                "that no other program holds it")
-    frames = _frames(cap, name, live=True)
+    yield from _checked(_frames(cap, name, live=True),
+                        InputError(name, "opened but delivered no frame"))
+
+
+def _checked(frames: Iterator[Frame], empty: InputError) -> Iterator[Frame]:
+    """The frames, or `empty` raised when the source yields none."""
     first = next(frames, None)
     if first is None:
-        raise InputError(name, "opened but delivered no frame")
+        raise empty
     yield first
     yield from frames

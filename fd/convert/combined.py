@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from fd.errors import FdError
-from fd.records import ImageRecord, clip_box, image_size
+from fd.records import ImageRecord, open_record
 from fer.readers.base import SkipLog
 
 
@@ -20,22 +20,11 @@ def read_combined(label_file: Path, skips: SkipLog, images: Path | None = None
     lines = label_file.read_text(errors="replace").splitlines()
 
     def finish(name: str, rows: list) -> Iterator[ImageRecord]:
-        path = root / name
-        if not path.is_file():
-            skips.add("missing image on disk", name)
-            return
-        size = image_size(path)
-        if size is None:
-            skips.add("unreadable image", name)
-            return
-        record = ImageRecord("combined", name, path, size=size)
-        for x1, y1, x2, y2 in rows:
-            box = clip_box((x1, y1, x2, y2), *size) if x2 > x1 and y2 > y1 else None
-            if box is None:
-                skips.add("degenerate box", name)
-                continue
-            record.boxes.append(box)
-        yield record
+        record = open_record("combined", name, root / name, skips)
+        if record is not None:
+            for box in rows:
+                record.add_box(box, skips)
+            yield record
 
     for no, line in enumerate(lines, start=1):
         line = line.strip()

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from fd.errors import FdError
-from fd.records import Box, ImageRecord, clip_box, image_size
+from fd.records import Box, ImageRecord, open_record
 from fer.readers.base import SkipLog
 
 
@@ -86,22 +86,12 @@ def read_fddb(root: Path, skips: SkipLog, scale: tuple[float, float] = (1.0, 1.0
     pics = images or (root / "originalPics")
     for ann in fold_files(root):
         for name, rows in parse_ellipse_list(ann.read_text(errors="replace"), skips, ann.name):
-            path = pics / f"{name}.jpg"
-            if not path.is_file():
-                skips.add("missing image on disk", name)
+            record = open_record("fddb", name, pics / f"{name}.jpg", skips)
+            if record is None:
                 continue
-            size = image_size(path)
-            if size is None:
-                skips.add("unreadable image", name)
-                continue
-            record = ImageRecord("fddb", name, path, size=size)
             for major, minor, angle, cx, cy, *_ in rows:
                 if major <= 0 or minor <= 0:
                     skips.add("degenerate box", name)
                     continue
-                box = clip_box(scale_box(ellipse_box(major, minor, angle, cx, cy), *scale), *size)
-                if box is None:
-                    skips.add("degenerate box", name)
-                    continue
-                record.boxes.append(box)
+                record.add_box(scale_box(ellipse_box(major, minor, angle, cx, cy), *scale), skips)
             yield record

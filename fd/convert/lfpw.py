@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from fd.errors import FdError
-from fd.records import Box, ImageRecord, clip_box, image_size
+from fd.records import Box, ImageRecord, open_record
 from fer.readers.base import SkipLog
 
 DEFAULT_MARGIN = (0.05, 0.30, 0.05)
@@ -57,20 +57,14 @@ def read_lfpw(root: Path, skips: SkipLog, margin: tuple[float, float, float] = D
             key = f"{folder.name}/{pts.stem}"
             image = next((pts.with_suffix(s) for s in IMAGE_SUFFIXES
                           if pts.with_suffix(s).is_file()), None)
-            if image is None:
-                skips.add("missing image on disk", key)
+            record = open_record("lfpw", key, image, skips)
+            if record is None:
                 continue
             try:
                 points = parse_pts(pts.read_text(errors="replace"))
             except ValueError:
                 skips.add("malformed landmarks", key)
                 continue
-            size = image_size(image)
-            if size is None:
-                skips.add("unreadable image", key)
-                continue
-            box = clip_box(landmark_box(points, margin), *size)
-            if box is None:
-                skips.add("degenerate box", key)
-                continue
-            yield ImageRecord("lfpw", key, image, [box], size)
+            record.add_box(landmark_box(points, margin), skips)
+            if record.boxes:
+                yield record

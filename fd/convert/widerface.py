@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from fd.errors import FdError
-from fd.records import ImageRecord, clip_box, image_size
+from fd.records import ImageRecord, open_record
 from fer.readers.base import SkipLog
 
 IMAGE_ENDINGS = (".jpg", ".jpeg", ".png")
@@ -79,15 +79,9 @@ def read_widerface(root: Path, split: str, skips: SkipLog, min_size: float = 0.0
     ann = annotation_file(root, split)
     images = root / f"WIDER_{split}" / "images"
     for name, rows in parse_annotations(ann.read_text(errors="replace"), skips, ann.name):
-        path = images / name
-        if not path.is_file():
-            skips.add("missing image on disk", name)
+        record = open_record("widerface", name, images / name, skips)
+        if record is None:
             continue
-        size = image_size(path)
-        if size is None:
-            skips.add("unreadable image", name)
-            continue
-        record = ImageRecord("widerface", name, path, size=size)
         for row in rows:
             x, y, w, h = row[:4]
             if not any(row):
@@ -101,9 +95,5 @@ def read_widerface(root: Path, split: str, skips: SkipLog, min_size: float = 0.0
             if max(w, h) < min_size:
                 skips.add("below minimum size", name)
                 continue
-            box = clip_box((x, y, x + w, y + h), *size)
-            if box is None:
-                skips.add("degenerate box", name)
-                continue
-            record.boxes.append(box)
+            record.add_box((x, y, x + w, y + h), skips)
         yield record

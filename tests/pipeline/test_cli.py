@@ -176,3 +176,13 @@ def test_photo_path_imports_neither_tensorflow_nor_torch(fer_model):
                           "haar", "--fer-model", str(fer_model)], capture_output=True, text=True,
                          cwd=ROOT, env={**os.environ}, timeout=120)
     assert "HEAVY [] 0" in out.stdout, out.stdout + out.stderr
+
+
+def test_pipeline_config_file_and_unknown_keys(fer_model, tmp_path):
+    good = tmp_path / "p.yaml"
+    good.write_text(f"detector: haar\nfer_model: {fer_model}\nsmoothing: 0\n")
+    assert run([fixtures.astronaut_path(), "--config", good]).exit_code == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("detecter: haar\n")
+    result = run([fixtures.astronaut_path(), "--config", bad])
+    assert result.exit_code == 1 and "unknown setting 'detecter'" in result.output
