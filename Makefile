@@ -8,7 +8,7 @@ PIP     := $(PY) -m pip
 TORCH   ?= torch==2.14.1 torchvision==0.29.1
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean ship-fer
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: setup
-	$(VENV)/bin/fer-detect examples/astronaut.png --out runs/demo --json -
+	# --detector haar until the package ships its YOLO face model (see MODEL_CARD.md)
+	$(VENV)/bin/fer-detect examples/astronaut.png --detector haar --out runs/demo --json -
 	@echo "annotated image: runs/demo/astronaut.png"
 
 test: setup
@@ -36,6 +37,11 @@ lint: setup
 
 bench: setup
 	$(PY) bench/fer_train_speed.py
+
+# Copy a finished fer-train run into the package as the default expression model.
+ship-fer: setup
+	$(PY) -c "import sys; from fer.export import package_model; \
+	  print(*package_model(sys.argv[1], 'pipeline/models'), sep='\n')" $(RUN)
 
 clean:
 	rm -rf $(VENV) runs/demo .pytest_cache

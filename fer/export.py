@@ -42,3 +42,41 @@ def max_abs_difference(model, onnx_path: Path, crops: np.ndarray) -> float:
     ours = session.run(None, {session.get_inputs()[0].name: x})[0]
     theirs = np.asarray(model(x, training=False))
     return float(np.abs(ours - theirs).max()) if len(x) else 0.0
+
+
+def package_model(run_dir: Path, target_dir: Path, name: str = "fer") -> list[Path]:
+    """Copy a run's best model into `target_dir` for shipping: `<name>.onnx` (metadata embedded),
+    `<name>.keras` without optimizer state (a third of the size) and `labels.json`."""
+    import shutil
+    import tempfile
+
+    import yaml
+
+    from fer.config import config_from_dict
+    from fer.keras_env import keras
+    from fer.labels import label_set
+    from fer.metadata import LABELS_FILE, make_metadata, read_metadata_file, write_metadata_file
+
+    run_dir, target_dir = Path(run_dir), Path(target_dir)
+    if (run_dir / LABELS_FILE).is_file():
+        meta = read_metadata_file(run_dir / LABELS_FILE)
+    else:  # a run still training: its best checkpoint so far, described by its config
+        saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+        cfg = config_from_dict(saved["config"])
+        meta = make_metadata(label_set(saved["include_contempt"]), cfg.model.input_size,
+                             cfg.model.channels, cfg.train.tta_flip)
+    if (run_dir / "metrics.json").is_file():  # the figure a user can reproduce with fer-eval
+        import json
+
+        m = json.loads((run_dir / "metrics.json").read_text())
+        meta["validation"] = {"data": m["validation"]["source"].split("/shared/data/")[-1],
+                              "faces": m["validation"]["samples"], "accuracy": m["val_accuracy"],
+                              "macro_f1": m["val_macro_f1"], "tta_flip": m["tta_flip"]}
+    with tempfile.TemporaryDirectory() as tmp:  # the trainer may rewrite model.keras meanwhile
+        shutil.copy2(run_dir / "model.keras", Path(tmp) / "model.keras")
+        model = keras().models.load_model(Path(tmp) / "model.keras", compile=False)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    model.save(target_dir / f"{name}.keras")  # not compiled: weights only, no optimizer slots
+    export_onnx(model, target_dir / f"{name}.onnx", meta)
+    write_metadata_file(meta, target_dir / LABELS_FILE)
+    return [target_dir / f"{name}.onnx", target_dir / f"{name}.keras", target_dir / LABELS_FILE]

@@ -1,0 +1,64 @@
+"""The models inside the package: found through package resources, used by default, offline."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.models import default_fer_model
+from tests import fixtures
+from tests.conftest import ROOT
+
+BLOCK_NETWORK = (
+    "import socket\n"
+    "def refuse(*a, **k):\n    raise OSError('network disabled by the test')\n"
+    "socket.socket.connect = refuse\nsocket.create_connection = refuse\n"
+)
+
+
+def test_a_fer_model_ships_with_the_package():
+    path = default_fer_model()
+    assert path is not None and path.parent.name == "models"
+    assert path.stat().st_size < 15_000_000
+    total = sum(p.stat().st_size for p in path.parent.iterdir() if p.is_file())
+    assert total < 30_000_000  # both shipped models together stay under 30 MB
+
+
+def test_fer_detect_on_the_example_photo_offline_with_only_shipped_files(tmp_path):
+    code = BLOCK_NETWORK + (
+        "import sys\nfrom pipeline.cli import main\n"
+        "main(sys.argv[1:], standalone_mode=False)\n")
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(fixtures.astronaut_path()), "--detector", "haar",
+         "--json", "-"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    (record,) = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    (face,) = record["faces"]
+    assert face["emotion"] == "happy"  # the astronaut is smiling broadly
+    assert face["probabilities"]["happy"] > 0.5
+
+
+@pytest.mark.parametrize("name", ["fer.onnx", "fer.keras"])
+def test_shipped_keras_and_onnx_agree(name):
+    import numpy as np
+
+    from fer.predict import load_classifier
+
+    crops = np.stack([fixtures.face_like(i)[:, :, None] for i in range(8)])
+    ref = load_classifier(default_fer_model()).predict(crops)
+    got = load_classifier(default_fer_model().with_name(name)).predict(crops)
+    assert np.abs(ref - got).max() < 1e-4
+
+
+def test_the_wheel_carries_the_models(tmp_path):
+    """A regular (non-editable) install gets the models: they are package data of the wheel."""
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True,
+                   timeout=300)
+    (wheel,) = tmp_path.glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"pipeline/models/fer.onnx", "pipeline/models/fer.keras",
+            "pipeline/models/labels.json"} <= names
