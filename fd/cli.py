@@ -127,7 +127,7 @@ def train_cmd(data, out, weights, epochs, imgsz, batch, device, hours, resume, n
 @click.option("--imgsz", type=int, help="detector input size [the model's]")
 @click.option("--conf", default=0.35, show_default=True, help="operating confidence for P/R")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),
-              help="result file [fd_eval.json beside the model, or in the data folder for haar]")
+              help="result file [fd_eval_<model>.json in the current folder]")
 @click.option("--plot", type=click.Path(dir_okay=False), help="PR-curve PNG [beside the JSON]")
 @click.option("--no-progress", is_flag=True)
 @user_errors(FerError)
@@ -157,8 +157,7 @@ def eval_cmd(model, data, split, imgsz, conf, json_path, plot, no_progress):
     result = evaluate(detector, items, conf, progress=not no_progress)
     result.update(model=model, data=str(root.resolve()))
     click.echo(format_table(result))
-    base = Path(model).parent if model != "haar" else (root if root.is_dir() else root.parent)
-    target = Path(json_path) if json_path else base / f"fd_eval_{Path(model).stem}.json"
+    target = Path(json_path) if json_path else Path(f"fd_eval_{Path(model).stem}.json")
     write_json(result, target)
     png = Path(plot) if plot else target.with_suffix(".png")
     plot_pr(result, png, f"{Path(model).name} on {root.name}")

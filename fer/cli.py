@@ -101,7 +101,7 @@ def train_cmd(data, val, out, config_path, epochs, batch_size, input_size, chann
               help=".onnx or .keras model with its labels.json")
 @click.option("--data", required=True, help=DATA_HELP + " Default split: val.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),
-              help="write the full result here [eval.json beside the model]")
+              help="write the full result here [fer_eval_<model>.json in the current folder]")
 @click.option("--tta/--no-tta", default=None, help="mirror test-time augmentation [model's choice]")
 @click.option("--numeric-labels", type=NUMERIC, help="label order of numbered class folders")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="cache root [~/.cache/fer]")
@@ -122,7 +122,7 @@ def eval_cmd(model_path, data, json_path, tta, numeric_labels, cache_dir, confus
     click.echo(format_table(result))
     if cache.skips.total:
         click.echo(cache.skips.summary())
-    target = Path(json_path) if json_path else Path(model_path).with_name("eval.json")
+    target = Path(json_path) if json_path else Path(f"fer_eval_{Path(model_path).stem}.json")
     write_json(result, target)
     if confusion:
         from fer.plots import plot_confusion

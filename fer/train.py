@@ -92,6 +92,8 @@ def train(data: str, out: Path, val: str | None = None, cfg: FerConfig | None = 
         data, val = saved["data"], saved["val"]
         max_per_class, numeric = saved["max_per_class"], saved["numeric"]
         include_contempt = saved["include_contempt"]
+        if cache_root is None and saved.get("cache_dir"):
+            cache_root = Path(saved["cache_dir"])
     cfg = cfg or FerConfig()
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -99,7 +101,9 @@ def train(data: str, out: Path, val: str | None = None, cfg: FerConfig | None = 
         raise FerError(f"cannot create run folder {out}: {e.strerror}") from e
     (out / "config.yaml").write_text(yaml.safe_dump({
         "data": data, "val": val, "max_per_class": max_per_class, "numeric": numeric,
-        "include_contempt": include_contempt, "config": cfg.to_dict()}, sort_keys=False))
+        "include_contempt": include_contempt,
+        "cache_dir": str(cache_root) if cache_root else None, "config": cfg.to_dict()},
+        sort_keys=False))
 
     labels = label_set(include_contempt)
     inputs = load_data(data, val, cfg, labels, cache_root, max_per_class, numeric,
