@@ -71,3 +71,16 @@ def test_stratified_split_is_reproducible_and_stratified():
     b_train, b_val = stratified_split(targets, 0.25, 1)
     assert np.array_equal(a_val, b_val) and not set(a_train) & set(a_val)
     assert np.bincount(targets[a_val]).tolist() == [5] * 7
+
+
+def test_duplicate_report_finds_exact_and_jpeg_duplicates():
+    import cv2
+
+    from fer.data import duplicate_report
+
+    faces = np.stack([face_like(i)[:, :, None] for i in range(6)])
+    train = np.concatenate([faces, faces[:1]])  # one exact duplicate inside train
+    jpeg = cv2.imdecode(cv2.imencode(".jpg", faces[2])[1], cv2.IMREAD_GRAYSCALE)[:, :, None]
+    val = np.stack([faces[1], jpeg, face_like(99)[:, :, None]])
+    report = duplicate_report(train, val)
+    assert report == {"within_train": 1, "val_in_train": 1, "val_near_train": 2}
