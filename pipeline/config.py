@@ -24,7 +24,6 @@ class PipelineConfig:
     smoothing: float = 0.6  # video/camera: weight of the past in the per-face moving average
     track_iou: float = 0.3  # video/camera: IoU that links a face to the previous frame's
     max_missed: int = 15  # video/camera: frames a face may vanish and keep its id
-    threads: int | None = None  # ONNX Runtime threads; default: all cores
 
 
 def load_config(path: str | Path | None, overrides: dict) -> PipelineConfig:

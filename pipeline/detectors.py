@@ -57,17 +57,13 @@ def decode_yolo(output: np.ndarray, ratio: float, pad: tuple[float, float], shap
 
 
 class YoloOnnxDetector:
-    def __init__(self, path: Path, imgsz: int | None, conf: float, iou: float, max_det: int,
-                 threads: int | None = None):
+    def __init__(self, path: Path, imgsz: int | None, conf: float, iou: float, max_det: int):
         import onnxruntime as ort
 
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
                      if p in ort.get_available_providers()]
         try:
-            self.session = ort.InferenceSession(str(path), opts, providers=providers)
+            self.session = ort.InferenceSession(str(path), providers=providers)
         except Exception as e:  # onnxruntime's own exception types
             raise PipelineError(f"face model {path} is not a loadable ONNX model "
                                 f"({str(e).splitlines()[0][:100]})") from e
