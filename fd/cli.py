@@ -105,15 +105,18 @@ def prep_cmd(widerface, widerface_splits, fddb, fddb_images, fddb_scale, lfpw, l
 @click.option("--resume", is_flag=True, help="continue the interrupted run in --out")
 @click.option("--no-cache", is_flag=True, help="do not cache decoded images in memory")
 @click.option("--workers", default=2, show_default=True, help="data-loader workers")
+@click.option("--max-det", default=1000, show_default=True,
+              help="detections kept per image when validating (crowded photos need > 300)")
 @user_errors(FerError)
-def train_cmd(data, out, weights, epochs, imgsz, batch, device, hours, resume, no_cache, workers):
+def train_cmd(data, out, weights, epochs, imgsz, batch, device, hours, resume, no_cache, workers,
+              max_det):
     """Train YOLOv8n as a face detector (offline; from yolov8n.yaml unless --weights)."""
     from fd.train import train
 
     if not data and not resume:
         raise FdError("--data is required (or --resume to continue a run)")
     metrics = train(Path(data) if data else None, Path(out), weights, epochs, imgsz, batch, device,
-                    resume, hours, not no_cache, workers)
+                    resume, hours, not no_cache, workers, {"max_det": max_det})
     shown = {k.split("/")[-1]: round(v, 4) for k, v in metrics.items() if k.startswith("metrics/")}
     click.echo(f"final validation: {shown}")
     click.echo(f"wrote {Path(out) / 'best.pt'} and {Path(out) / 'best.onnx'}")
