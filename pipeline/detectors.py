@@ -75,6 +75,9 @@ class YoloOnnxDetector:
         fixed = inp.shape[2] if isinstance(inp.shape[2], int) else None
         meta = self.session.get_modelmeta().custom_metadata_map
         trained = ast.literal_eval(meta["imgsz"])[0] if "imgsz" in meta else None
+        if fixed and imgsz and imgsz != fixed:
+            raise PipelineError(f"face model {path} was exported at {fixed} px and cannot run at "
+                                f"--imgsz {imgsz}; export it again at that size (or dynamic)")
         self.imgsz = fixed or imgsz or trained or 640
         self.conf, self.iou, self.max_det = conf, iou, max_det
 

@@ -113,6 +113,12 @@ def test_model_errors_are_one_line(fer_model, tmp_path, args, match):
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
 
 
+def test_fixed_size_onnx_refuses_another_imgsz(fer_model, yolo_models):
+    result = run([fixtures.astronaut_path(), "--fd-model", yolo_models[1], "--imgsz", 640,
+                  "--fer-model", fer_model])
+    assert result.exit_code == 1 and "exported at 160 px" in result.output
+
+
 def test_fer_model_given_as_face_model(fer_model):
     result = run([fixtures.astronaut_path(), "--fd-model", fer_model, "--fer-model", fer_model])
     assert result.exit_code == 1 and "does not look like a YOLO detector" in result.output
