@@ -62,3 +62,24 @@ def test_the_wheel_carries_the_models(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"pipeline/models/fer.onnx", "pipeline/models/fer.keras",
             "pipeline/models/labels.json"} <= names
+
+
+def test_fer_eval_reproduces_the_model_card_figure(tmp_path):
+    """The shipped model's FER2013 PublicTest accuracy, recomputed from the shipped ONNX file."""
+    from click.testing import CliRunner
+
+    from fer.cli import eval_cmd
+    from tests.conftest import shared_path
+
+    publictest = shared_path("fer2013", "publictest")
+    meta = json.loads(default_fer_model().with_name("labels.json").read_text())
+    report = tmp_path / "eval.json"
+    result = CliRunner().invoke(eval_cmd, ["--model", str(default_fer_model()), "--data",
+                                           str(publictest), "--json", str(report),
+                                           "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    measured = json.loads(report.read_text())
+    assert measured["samples"] == meta["validation"]["faces"] == 3589
+    assert abs(measured["accuracy"] - meta["validation"]["accuracy"]) <= 0.005
+    card = (ROOT / "MODEL_CARD.md").read_text()
+    assert f"{meta['validation']['accuracy'] * 100:.2f}%" in card  # the card states this figure
