@@ -16,7 +16,7 @@ from fer.predict import Classifier, load_classifier
 from fer.preprocess import crop_square, to_model_input
 from pipeline.config import PipelineConfig
 from pipeline.detectors import make_detector
-from pipeline.errors import PipelineError
+from pipeline.errors import InputError, PipelineError
 from pipeline.models import default_face_model, default_fer_model
 from pipeline.records import Face, FrameResult
 from pipeline.sources import Frame, expand_inputs, read_image, read_video
@@ -90,8 +90,6 @@ def analyze_paths(paths: list[str], cfg: PipelineConfig | None = None) -> list[F
     results = []
     for kind, path in expand_inputs(paths):
         if kind.startswith("error:"):
-            from pipeline.errors import InputError
-
             raise InputError(path, kind.removeprefix("error:"))
         if kind == "image":
             results.append(pipe.analyze_frame(read_image(path)))

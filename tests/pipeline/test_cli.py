@@ -192,3 +192,16 @@ def test_pipeline_config_file_and_unknown_keys(fer_model, tmp_path):
     bad.write_text("detecter: haar\n")
     result = run([fixtures.astronaut_path(), "--config", bad])
     assert result.exit_code == 1 and "unknown setting 'detecter'" in result.output
+
+
+def test_python_api_returns_the_cli_records(fer_model, tmp_path):
+    from pipeline import PipelineConfig, analyze_paths
+    from pipeline.errors import InputError
+
+    cfg = PipelineConfig(detector="haar", fer_model=str(fer_model))
+    (api,) = [r.to_json() for r in analyze_paths([str(fixtures.astronaut_path())], cfg)]
+    cli = json_lines(run([fixtures.astronaut_path(), "--detector", "haar", "--fer-model",
+                          fer_model, "--json", "-"]).stdout)
+    assert cli == [api]
+    with pytest.raises(InputError, match="not found"):
+        analyze_paths([str(tmp_path / "missing.jpg")], cfg)
