@@ -116,12 +116,13 @@ def main() -> None:
         from fd.train import face_architecture
         from fd.yolo_env import offline_ultralytics
 
-        yolo = offline_ultralytics().YOLO(str(face_architecture(tmp)), task="detect")
-        pt = pt or str(tmp / "face.pt")
-        if not Path(pt).exists():
-            yolo.save(pt)
-        if stand_in:
-            onnx = yolo.export(format="onnx", imgsz=args.imgsz, simplify=True, verbose=False)
+        ultralytics = offline_ultralytics()
+        if pt is None:
+            pt = str(tmp / "face.pt")
+            ultralytics.YOLO(str(face_architecture(tmp)), task="detect").save(pt)
+        if stand_in:  # exported beside the .pt, inside the temporary folder
+            onnx = ultralytics.YOLO(pt).export(format="onnx", imgsz=args.imgsz, simplify=True,
+                                               verbose=False)
 
     classifier = load_classifier(fer_model)
     frames = frames_with_faces()
