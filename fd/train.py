@@ -3,6 +3,7 @@ offline. Writes best.pt, best.onnx, the training curves and a copy of the data Y
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ def train(data: Path, out: Path, weights: str | None = None, epochs: int = 50, i
           extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train, then export best.pt to ONNX; returns ultralytics' final validation metrics."""
     out = Path(out).resolve()
+    os.environ.setdefault("YOLO_VERBOSE", "True")  # epoch progress bars (inference stays quiet)
     ultralytics = offline_ultralytics()
     if resume:
         last = out / "weights" / "last.pt"
