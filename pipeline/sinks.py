@@ -148,9 +148,10 @@ class Timeline:
             for label in self.labels:
                 b, g, r = COLOURS.get(label, (128, 128, 128))
                 ax.plot(x, [p["probabilities"][label] for p in points], label=label,
-                        color=(r / 255, g / 255, b / 255), linewidth=1.4)
+                        color=(r / 255, g / 255, b / 255), linewidth=1.4,
+                        marker="." if len(points) < 20 else None)  # short tracks stay visible
             ax.set_ylim(0, 1)
-            ax.set_ylabel(f"face #{track_id}")
+            ax.set_ylabel(f"face #{track_id}\n({len(points)} frames)", fontsize=8)
             ax.grid(alpha=0.3)
         if not ids:
             axes[0, 0].text(0.5, 0.5, "no faces tracked", ha="center", va="center")
