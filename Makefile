@@ -25,8 +25,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: setup
-	# --detector haar until the package ships its YOLO face model (see MODEL_CARD.md)
-	$(VENV)/bin/fer-detect examples/astronaut.png --detector haar --out runs/demo --json -
+	$(VENV)/bin/fer-detect examples/astronaut.png --out runs/demo --json -
 	@echo "annotated image: runs/demo/astronaut.png"
 
 test: setup

@@ -112,7 +112,8 @@ def _run_stream(pipe, frames, cfg, outputs: Outputs, source: str, live: bool, sh
 @click.argument("inputs", nargs=-1)
 @click.option("--camera", help="camera index (0, 1, ...) or stream URL, instead of INPUTS")
 @click.option("--whole-image", is_flag=True, help="each input is already one face crop: classify only")
-@click.option("--detector", type=click.Choice(["yolo", "haar"]), help="face detector [yolo]")
+@click.option("--detector", type=click.Choice(["auto", "yolo", "haar"]),
+              help="face detector [auto: YOLO when a face model is installed or given, else Haar]")
 @click.option("--fd-model", type=click.Path(dir_okay=False), help="face model (.onnx or .pt)")
 @click.option("--fer-model", type=click.Path(dir_okay=False), help="expression model (.onnx or .keras)")
 @click.option("--json", "json_target", help="write JSON Lines to this file, or - for stdout")

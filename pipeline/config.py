@@ -12,7 +12,9 @@ from pipeline.errors import PipelineError
 
 @dataclass
 class PipelineConfig:
-    detector: str = "yolo"  # yolo | haar | whole (each input is one face crop)
+    # auto: YOLO with --fd-model or the packaged face model, else the Haar cascade (with a notice);
+    # yolo | haar | whole (each input is already one face crop)
+    detector: str = "auto"
     fd_model: str | None = None  # default: the packaged face model
     fer_model: str | None = None  # default: the packaged expression model
     imgsz: int | None = None  # detector input size; default: the model's own

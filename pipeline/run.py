@@ -6,6 +6,7 @@ over it and the sinks.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -39,8 +40,14 @@ class FacePipeline:
         if fer_model is None:
             raise PipelineError("no expression model: this install ships none; pass --fer-model "
                                 "model.onnx|model.keras (from fer-train)")
-        face_model = cfg.fd_model or (default_face_model() if cfg.detector == "yolo" else None)
-        detector = make_detector(cfg.detector, Path(face_model) if face_model else None,
+        kind = cfg.detector
+        face_model = cfg.fd_model or (default_face_model() if kind in ("auto", "yolo") else None)
+        if kind == "auto":
+            kind = "yolo" if face_model else "haar"
+            if kind == "haar":
+                print("fer-detect: no face model is installed yet; using OpenCV's Haar cascade "
+                      "(--fd-model to give one)", file=sys.stderr)
+        detector = make_detector(kind, Path(face_model) if face_model else None,
                                  cfg.imgsz, cfg.conf, cfg.iou, cfg.max_det)
         classifier = load_classifier(fer_model)
         return cls(detector, classifier, cfg.margin, cfg.tta)

@@ -205,3 +205,26 @@ def test_python_api_returns_the_cli_records(fer_model, tmp_path):
     assert cli == [api]
     with pytest.raises(InputError, match="not found"):
         analyze_paths([str(tmp_path / "missing.jpg")], cfg)
+
+
+def test_default_detector_falls_back_to_haar_until_a_face_model_ships(fer_model, monkeypatch):
+    import pipeline.run
+
+    monkeypatch.setattr(pipeline.run, "default_face_model", lambda: None)
+    result = run([fixtures.astronaut_path(), "--fer-model", fer_model, "--json", "-"])
+    assert result.exit_code == 0
+    assert "using OpenCV's Haar cascade" in result.stderr
+    assert len(json_lines(result.stdout)[0]["faces"]) == 1
+    explicit = run([fixtures.astronaut_path(), "--detector", "yolo", "--fer-model", fer_model])
+    assert explicit.exit_code == 1 and "no face model" in explicit.output
+
+
+def test_default_detector_uses_an_installed_face_model(fer_model, yolo_models, monkeypatch):
+    import pipeline.run
+
+    monkeypatch.setattr(pipeline.run, "default_face_model", lambda: yolo_models[1])
+    result = run([fixtures.astronaut_path(), "--fer-model", fer_model, "--json", "-",
+                  "--conf", "0.0001"])
+    assert result.exit_code == 0 and "Haar" not in result.stderr
+    faces = json_lines(result.stdout)[0]["faces"]
+    assert all(f["score"] is not None for f in faces)  # YOLO scores, unlike Haar's null

@@ -30,8 +30,8 @@ def test_fer_detect_on_the_example_photo_offline_with_only_shipped_files(tmp_pat
         "import sys\nfrom pipeline.cli import main\n"
         "main(sys.argv[1:], standalone_mode=False)\n")
     out = subprocess.run(
-        [sys.executable, "-c", code, str(fixtures.astronaut_path()), "--detector", "haar",
-         "--json", "-"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        [sys.executable, "-c", code, str(fixtures.astronaut_path()), "--json", "-"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert out.returncode == 0, out.stderr
     (record,) = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     (face,) = record["faces"]
