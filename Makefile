@@ -8,7 +8,7 @@ PIP     := $(PY) -m pip
 TORCH   ?= torch==2.14.1 torchvision==0.29.1
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean ship-fer
+.PHONY: setup demo test lint bench clean ship-fer ship-fd
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ bench: setup
 ship-fer: setup
 	$(PY) -c "import sys; from fer.export import package_model; \
 	  print(*package_model(sys.argv[1], 'pipeline/models'), sep='\n')" $(RUN)
+
+# Copy a trained face detector (its best.pt) into the package: make ship-fd PT=... IMGSZ=416
+ship-fd: setup
+	$(PY) -c "import sys; from fd.train import package_detector; \
+	  print(*package_detector(sys.argv[1], 'pipeline/models', int(sys.argv[2])), sep='\n')" \
+	  $(PT) $(IMGSZ)
 
 clean:
 	rm -rf $(VENV) runs/demo .pytest_cache

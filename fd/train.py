@@ -86,3 +86,23 @@ def _has_cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def package_detector(weights: Path, target_dir: Path, imgsz: int,
+                     name: str = "face_yolov8n") -> list[Path]:
+    """Ship a trained detector: `<name>.pt` without optimizer state (half the size) and
+    `<name>.onnx` exported at `imgsz` from it."""
+    ultralytics = offline_ultralytics()
+    from ultralytics.utils.torch_utils import strip_optimizer
+
+    target_dir = Path(target_dir)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    pt = target_dir / f"{name}.pt"
+    shutil.copy2(weights, pt)
+    strip_optimizer(str(pt))
+    exported = Path(ultralytics.YOLO(str(pt)).export(format="onnx", imgsz=imgsz, simplify=True,
+                                                      verbose=False))
+    onnx = target_dir / f"{name}.onnx"
+    if exported.resolve() != onnx.resolve():
+        shutil.move(exported, onnx)
+    return [onnx, pt]

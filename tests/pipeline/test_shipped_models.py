@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +84,27 @@ def test_fer_eval_reproduces_the_model_card_figure(tmp_path):
     assert abs(measured["accuracy"] - meta["validation"]["accuracy"]) <= 0.005
     card = (ROOT / "MODEL_CARD.md").read_text()
     assert f"{meta['validation']['accuracy'] * 100:.2f}%" in card  # the card states this figure
+
+
+def test_shipped_face_model_beats_haar_on_the_held_out_split(tmp_path):
+    """fd-prep's held-out WIDER FACE images: the packaged detector against the Haar cascade."""
+    from click.testing import CliRunner
+
+    from fd.cli import eval_cmd, prep_cmd
+    from pipeline.models import default_face_model
+    from tests.conftest import shared_path
+
+    face_model = default_face_model()
+    if face_model is None:
+        pytest.skip("no face model shipped yet")
+    faces = tmp_path / "faces"
+    assert CliRunner().invoke(prep_cmd, ["--widerface", str(shared_path("widerface")), "--out",
+                                         str(faces), "--no-progress"]).exit_code == 0
+    ap50 = {}
+    for model in (str(face_model), "haar"):
+        out = tmp_path / f"{Path(model).stem}.json"
+        result = CliRunner().invoke(eval_cmd, ["--model", model, "--data", str(faces), "--json",
+                                               str(out), "--no-progress"])
+        assert result.exit_code == 0, result.output
+        ap50[model] = json.loads(out.read_text())["AP50"]
+    assert ap50[str(face_model)] > ap50["haar"] + 0.1
