@@ -62,15 +62,15 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return iou_matrix(a, b)
 
 
-def match(dets: np.ndarray, scores: np.ndarray, gts: np.ndarray, lo: float, hi: float
-          ) -> tuple[np.ndarray, np.ndarray, int]:
+def match(dets: np.ndarray, scores: np.ndarray, gts: np.ndarray, lo: float, hi: float,
+          overlaps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """COCO-style greedy matching at every IoU threshold, for ground truths with height in
     [lo, hi). Returns (tp [n x 10], keep [n x 10] for detections that count, positives)."""
     heights = gts[:, 3] - gts[:, 1]
     ignored = (heights < lo) | (heights >= hi)
     order = np.argsort(-scores, kind="stable")
     dets = dets[order]
-    overlaps = iou(dets, gts)
+    overlaps = iou(dets, gts) if overlaps is None else overlaps[order]  # rows in score order
     n = len(dets)
     tp = np.zeros((n, len(IOU_THRESHOLDS)), bool)
     keep = np.ones((n, len(IOU_THRESHOLDS)), bool)
@@ -128,8 +128,9 @@ def evaluate(detector, items: Iterator[GroundTruth], conf: float = 0.35,
         boxes, scores = detector.detect(image)
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         scores = np.ones(len(boxes)) if scores is None else np.asarray(scores, np.float64)
+        overlaps = iou(boxes, item.boxes)  # once per image, shared by every size bucket
         for name, (lo, hi) in BUCKETS.items():
-            tp, keep, positives = match(boxes, scores, item.boxes, lo, hi)
+            tp, keep, positives = match(boxes, scores, item.boxes, lo, hi, overlaps)
             acc = per_bucket[name]
             acc["tp"].append(tp)
             acc["keep"].append(keep)
