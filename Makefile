@@ -42,7 +42,7 @@ ship-fer: setup
 	$(PY) -c "import sys; from fer.export import package_model; \
 	  print(*package_model(sys.argv[1], 'pipeline/models'), sep='\n')" $(RUN)
 
-# Copy a trained face detector (its best.pt) into the package: make ship-fd PT=... IMGSZ=416
+# Copy a trained face detector (its best.pt) into the package: make ship-fd PT=... IMGSZ=640
 ship-fd: setup
 	$(PY) -c "import sys; from fd.train import package_detector; \
 	  print(*package_detector(sys.argv[1], 'pipeline/models', int(sys.argv[2])), sep='\n')" \

@@ -64,12 +64,14 @@ def prep_cmd(data, role, input_size, channels, contempt, numeric_labels, cache_d
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="cache root [~/.cache/fer]")
 @click.option("--rebuild-cache", is_flag=True, help="discard existing caches for this data")
 @click.option("--resume", is_flag=True, help="continue the interrupted run in --out")
+@click.option("--init", "init", type=click.Path(dir_okay=False),
+              help="start from this .keras model's weights (same architecture) [random]")
 @click.option("--no-progress", is_flag=True, help="one line per epoch instead of progress bars")
 @click.option("--print-config", is_flag=True, help="print the effective settings and exit")
 @user_errors(FerError)
 def train_cmd(data, val, out, config_path, epochs, batch_size, input_size, channels,
               attention_heads, max_per_class, contempt, numeric_labels, cache_dir, rebuild_cache,
-              resume, no_progress, print_config):
+              resume, init, no_progress, print_config):
     """Train the FERNet-style expression classifier."""
     from fer.config import load_config
 
@@ -89,7 +91,10 @@ def train_cmd(data, val, out, config_path, epochs, batch_size, input_size, chann
     from fer.train import train
 
     metrics = train(data, Path(out), val, cfg, resume, _cache(cache_dir), max_per_class,
-                    numeric_labels, contempt, rebuild_cache, progress=not no_progress)
+                    numeric_labels, contempt, rebuild_cache, progress=not no_progress,
+                    init=Path(init) if init else None)
+    if not metrics.get("finished", True):
+        return
     click.echo(f"validation accuracy {metrics['val_accuracy'] * 100:.2f}% "
                f"(no flip TTA {metrics['val_accuracy_no_tta'] * 100:.2f}%), macro-F1 "
                f"{metrics['val_macro_f1']:.4f}; ONNX max |diff| {metrics['onnx_max_abs_diff']:.2e}")

@@ -57,17 +57,41 @@ def load_data(data: str, val: str | None, cfg: FerConfig, labels: tuple[str, ...
 
 
 def _setup_devices(cfg: FerConfig):
-    """One GPU: mixed precision; several: MirroredStrategy; none: the default CPU strategy."""
-    import tensorflow as tf
+    """One GPU: mixed precision; several (TensorFlow): MirroredStrategy; none: the CPU.
+
+    Keras 3 runs on TensorFlow (the default here) or PyTorch (`KERAS_BACKEND=torch`), so a
+    machine with a CUDA build of torch but no TensorFlow GPU build still trains on its GPU."""
+    import contextlib
 
     from fer.keras_env import keras
 
-    gpus = tf.config.list_physical_devices("GPU")
+    k = keras()
+    if k.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        gpus = len(tf.config.list_physical_devices("GPU"))
+        strategy = tf.distribute.MirroredStrategy() if gpus > 1 else tf.distribute.get_strategy()
+        scope, replicas = strategy.scope, strategy.num_replicas_in_sync
+    else:
+        gpus = _torch_gpus() if k.backend.backend() == "torch" else 0
+        scope, replicas = contextlib.nullcontext, 1
     use_mp = cfg.train.mixed_precision == "on" or (cfg.train.mixed_precision == "auto" and gpus)
-    keras().mixed_precision.set_global_policy("mixed_float16" if use_mp else "float32")
-    strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
-    return strategy, {"gpus": len(gpus), "mixed_precision": bool(use_mp),
-                      "replicas": strategy.num_replicas_in_sync}
+    k.mixed_precision.set_global_policy("mixed_float16" if use_mp else "float32")
+    return scope, {"backend": k.backend.backend(), "gpus": gpus, "mixed_precision": bool(use_mp),
+                   "replicas": replicas}
+
+
+def _torch_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def can_export_onnx() -> bool:
+    """The ONNX export goes through tf2onnx, so it needs Keras on TensorFlow."""
+    from fer.keras_env import keras
+
+    return keras().backend.backend() == "tensorflow"
 
 
 def _check_run_folder(out: Path, resume: bool) -> None:
@@ -82,16 +106,23 @@ def _check_run_folder(out: Path, resume: bool) -> None:
 def train(data: str, out: Path, val: str | None = None, cfg: FerConfig | None = None,
           resume: bool = False, cache_root: Path | None = None, max_per_class: int | None = None,
           numeric: str | None = None, include_contempt: bool = False,
-          rebuild_cache: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Train (or resume) a FER model into `out`; returns the run's metrics."""
+          rebuild_cache: bool = False, progress: bool = True,
+          init: Path | None = None) -> dict[str, Any]:
+    """Train (or resume) a FER model into `out`; returns the run's metrics.
+
+    `init` starts from another model's weights (a `.keras` file of the same architecture, such as
+    the shipped one) instead of random ones: fine-tuning, or a second learning-rate cycle."""
     out = Path(out)
     _check_run_folder(out, resume)
+    if init is not None and not Path(init).is_file():
+        raise FerError(f"initial weights {init} not found; give a .keras model file")
     if resume:  # the run's own settings win, so a resumed run is the same run
         saved = yaml.safe_load((out / "config.yaml").read_text())
         cfg = config_from_dict(saved["config"])
         data, val = saved["data"], saved["val"]
         max_per_class, numeric = saved["max_per_class"], saved["numeric"]
         include_contempt = saved["include_contempt"]
+        init = Path(saved["init"]) if saved.get("init") else None
         if cache_root is None and saved.get("cache_dir"):
             cache_root = Path(saved["cache_dir"])
     cfg = cfg or FerConfig()
@@ -102,7 +133,8 @@ def train(data: str, out: Path, val: str | None = None, cfg: FerConfig | None = 
     (out / "config.yaml").write_text(yaml.safe_dump({
         "data": data, "val": val, "max_per_class": max_per_class, "numeric": numeric,
         "include_contempt": include_contempt,
-        "cache_dir": str(cache_root) if cache_root else None, "config": cfg.to_dict()},
+        "cache_dir": str(cache_root) if cache_root else None,
+        "init": str(init) if init else None, "config": cfg.to_dict()},
         sort_keys=False))
 
     labels = label_set(include_contempt)
@@ -113,8 +145,12 @@ def train(data: str, out: Path, val: str | None = None, cfg: FerConfig | None = 
 
     if not (out / DONE_MARKER).exists():
         started = time.time()
-        devices = _fit(inputs, cfg, labels, out, progress)
+        devices = _fit(inputs, cfg, labels, out, progress, init)
         (out / DONE_MARKER).write_text(json.dumps({"seconds": time.time() - started, **devices}))
+    if not can_export_onnx():
+        _log(f"trained; the ONNX export and final metrics need Keras on TensorFlow: run "
+             f"`fer-train --resume --out {out}` on a TensorFlow install to finish")
+        return {"finished": False, "out": str(out)}
     return finalize(out, inputs, cfg, labels)
 
 
@@ -155,22 +191,32 @@ def _callbacks(k, out: Path, patience: int, state: dict[str, Any]):
     ]
 
 
+def _load_initial_weights(k, model, path: Path) -> None:
+    try:
+        source = k.models.load_model(path, compile=False)
+        model.set_weights(source.get_weights())
+    except ValueError as e:
+        raise FerError(f"cannot start from {path}: its architecture differs from this run's "
+                       f"settings ({e}); give the same model settings as the run that made it") from e
+    _log(f"starting from the weights of {path}")
+
+
 def _as_float(value) -> float | None:
     return None if value is None else float(value)
 
 
 def _fit(inputs: TrainInputs, cfg: FerConfig, labels: tuple[str, ...], out: Path,
-         progress: bool) -> dict[str, Any]:
+         progress: bool, init: Path | None = None) -> dict[str, Any]:
     from fer.data import AugmentedBatches, class_weights
     from fer.keras_env import keras
     from fer.model import build_model
 
     k = keras()
     k.utils.set_random_seed(cfg.train.seed)
-    strategy, devices = _setup_devices(cfg)
+    scope, devices = _setup_devices(cfg)
     t = cfg.train
     weights = class_weights(inputs.train.targets, len(labels), t.class_weight)
-    batch = t.batch_size * strategy.num_replicas_in_sync
+    batch = t.batch_size * devices["replicas"]
     feed = AugmentedBatches(inputs.train.images, inputs.train.targets, len(labels), batch,
                             cfg.augment, weights, t.seed, workers=t.workers)
     x_val = inputs.val.images.astype(np.float32)
@@ -180,12 +226,14 @@ def _fit(inputs: TrainInputs, cfg: FerConfig, labels: tuple[str, ...], out: Path
     (out / CHECKPOINT_DIR).mkdir(exist_ok=True)
     last, state_file = out / CHECKPOINT_DIR / CHECKPOINT_FILE, out / CHECKPOINT_DIR / STATE_FILE
     state = json.loads(state_file.read_text()) if last.is_file() and state_file.is_file() else {}
-    with strategy.scope():
+    with scope():
         if state:
             model = k.models.load_model(last)  # weights, optimizer state and schedule position
             _log(f"resuming after epoch {state['epoch']} (best val accuracy {state['best']})")
         else:
             model = build_model(cfg.model, len(labels))
+            if init is not None:
+                _load_initial_weights(k, model, Path(init))
             schedule = k.optimizers.schedules.CosineDecay(
                 initial_learning_rate=t.learning_rate * (0.05 if warmup else 1.0),
                 decay_steps=max(t.epochs * steps - warmup, 1), alpha=0.01,

@@ -155,3 +155,62 @@ def test_fer_eval_rejects_bad_models(tmp_path, name, content, match):
 def test_fer_eval_missing_model(tmp_path):
     result = CliRunner().invoke(eval_cmd, ["--model", str(tmp_path / "m.onnx"), "--data", "x"])
     assert result.exit_code == 1 and "not found" in result.output
+
+
+@pytest.mark.slow
+def test_init_starts_from_a_models_weights(tmp_path):
+    data = fixtures.class_folders(tmp_path / "d", LABELS, per_class=6)
+    cache, config = tmp_path / "cache", _tiny_config(tmp_path)
+    base = ["--data", data, "--cache-dir", cache, "--epochs", 1, "--no-progress", "--config", config]
+    first = CliRunner().invoke(train_cmd, [str(a) for a in base + ["--out", tmp_path / "a"]])
+    assert first.exit_code == 0, first.output
+    second = CliRunner().invoke(train_cmd, [str(a) for a in base + [
+        "--out", tmp_path / "b", "--init", tmp_path / "a" / "model.keras"]])
+    assert second.exit_code == 0, second.output
+    assert f"starting from the weights of {tmp_path / 'a' / 'model.keras'}" in second.output
+    import yaml
+
+    from fer.keras_env import keras
+
+    saved = yaml.safe_load((tmp_path / "b" / "config.yaml").read_text())
+    assert saved["init"] == str(tmp_path / "a" / "model.keras")  # recorded for --resume
+    wider = tmp_path / "wide.yaml"
+    wider.write_text(config.read_text().replace("[8, 16]", "[8, 32]"))
+    bad = CliRunner().invoke(train_cmd, [str(a) for a in base[:-1] + [
+        wider, "--out", tmp_path / "c", "--init", tmp_path / "a" / "model.keras"]])
+    assert bad.exit_code == 1 and "architecture differs" in bad.output
+    assert "Traceback" not in bad.output
+    assert keras().models.load_model(tmp_path / "b" / "model.keras").count_params() > 0
+
+
+def test_init_file_must_exist(tmp_path):
+    data = fixtures.class_folders(tmp_path / "d", LABELS, per_class=2)
+    result = CliRunner().invoke(train_cmd, ["--data", str(data), "--out", str(tmp_path / "o"),
+                                            "--init", str(tmp_path / "nope.keras")])
+    assert result.exit_code == 1 and "nope.keras not found" in result.output
+
+
+@pytest.mark.slow
+def test_trained_on_torch_backend_finished_on_tensorflow(tmp_path):
+    """Keras on PyTorch trains (a GPU with CUDA torch but no TensorFlow GPU build); the ONNX export
+    needs TensorFlow, so `--resume` there finishes the same run."""
+    import os
+    import subprocess
+    import sys
+
+    data = fixtures.class_folders(tmp_path / "d", LABELS, per_class=6)
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    env = dict(os.environ, KERAS_BACKEND="torch")
+    proc = subprocess.run([sys.executable, "-c", "from fer.cli import train_cmd; train_cmd()",
+                           "--data", str(data), "--out", str(out), "--cache-dir", str(cache),
+                           "--epochs", "1", "--no-progress", "--config", str(_tiny_config(tmp_path))],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "'backend': 'torch'" in proc.stderr and "fer-train --resume --out" in proc.stderr
+    assert (out / "model.keras").is_file() and not (out / "model.onnx").exists()
+    done = json.loads((out / "training_done").read_text())
+    assert done["backend"] == "torch"
+    finished = CliRunner().invoke(train_cmd, ["--out", str(out), "--resume", "--no-progress"])
+    assert finished.exit_code == 0, finished.output
+    assert (out / "model.onnx").is_file() and (out / "metrics.json").is_file()
+    assert json.loads((out / "metrics.json").read_text())["devices"]["backend"] == "torch"
