@@ -110,6 +110,8 @@ def main() -> None:
     if fer_model is None:
         sys.exit("no FER model: pass --fer-model (the package ships none yet)")
     onnx, pt = args.fd_model or default_face_model(), args.fd_pt
+    if pt is None and onnx is not None and Path(onnx).with_suffix(".pt").is_file():
+        pt = str(Path(onnx).with_suffix(".pt"))  # the packaged .pt beside the packaged ONNX
     tmp = Path(tempfile.mkdtemp())
     stand_in = onnx is None
     if stand_in or pt is None:
@@ -127,10 +129,12 @@ def main() -> None:
     classifier = load_classifier(fer_model)
     frames = frames_with_faces()
     ort_det = YoloOnnxDetector(Path(onnx), None, 0.35, 0.5, 1000)
+    # PyTorch last: once torch is loaded its idle worker threads slow ONNX Runtime's down, and
+    # fer-detect itself never imports torch for an ONNX model.
     backends = {
-        "YOLO + ONNX Runtime": ort_det,
-        "YOLO + PyTorch": YoloTorchDetector(Path(pt), ort_det.imgsz, 0.35, 0.5, 1000, "cpu"),
-        "Haar cascade": HaarDetector(),
+        "YOLO + ONNX Runtime": lambda: ort_det,
+        "Haar cascade": HaarDetector,
+        "YOLO + PyTorch": lambda: YoloTorchDetector(Path(pt), ort_det.imgsz, 0.35, 0.5, 1000, "cpu"),
     }
     fer_arg = ["--fer-model", str(fer_model)]
     print(f"photo cold start, median of 5 (`fer-detect {PHOTO.name}`):")
@@ -141,9 +145,9 @@ def main() -> None:
           f"detector {ort_det.imgsz} px{note}")
     print(f"{'back end':<22}{'decode':>8}{'detect':>8}{'crop':>7}{'classify':>9}{'draw':>7}"
           f"{'total':>8}{'fps':>7}{'faces/frame':>12}")
-    for name, det in backends.items():
+    for name, make in backends.items():
         use = not (stand_in and name.startswith("YOLO"))
-        s = stage_times(det, classifier, frames, args.frames, use)
+        s = stage_times(make(), classifier, frames, args.frames, use)
         print(f"{name:<22}{s['decode']:>8.2f}{s['detect']:>8.2f}{s['crop']:>7.2f}"
               f"{s['classify']:>9.2f}{s['draw']:>7.2f}{s['total']:>8.2f}{1e3 / s['total']:>7.1f}"
               f"{s['faces']:>12.1f}")

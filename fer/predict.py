@@ -43,6 +43,18 @@ class Classifier:
         return np.concatenate(out).astype(np.float32)
 
 
+def session_options():
+    """ONNX Runtime options for the pipeline's sessions. The face detector and the classifier run
+    one after the other; with ORT's default spin-waiting, each session's idle threads keep the
+    cores busy while the other runs (measured on 2 cores: detect 83 -> 54 ms, classify 8.4 -> 5.4
+    ms with spinning off)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 def _onnx_session(path: Path, providers: list[str] | None = None):
     import onnxruntime as ort
 
@@ -50,7 +62,7 @@ def _onnx_session(path: Path, providers: list[str] | None = None):
     chosen = [p for p in (providers or ["CUDAExecutionProvider", "CPUExecutionProvider"])
               if p in available]
     try:
-        return ort.InferenceSession(str(path), providers=chosen)
+        return ort.InferenceSession(str(path), session_options(), providers=chosen)
     except Exception as e:  # onnxruntime raises its own exception types for bad files
         raise FerError(f"{path} is not a loadable ONNX model ({str(e).splitlines()[0][:120]})") from e
 
