@@ -91,17 +91,19 @@ def _has_cuda() -> bool:
 def package_detector(weights: Path, target_dir: Path, imgsz: int,
                      name: str = "face_yolov8n") -> list[Path]:
     """Ship a trained detector: `<name>.pt` without optimizer state (half the size) and
-    `<name>.onnx` exported at `imgsz` from it."""
+    `<name>.onnx` exported from it with dynamic input size, `imgsz` by default."""
     ultralytics = offline_ultralytics()
     from ultralytics.utils.torch_utils import strip_optimizer
 
     target_dir = Path(target_dir)
     target_dir.mkdir(parents=True, exist_ok=True)
     pt = target_dir / f"{name}.pt"
-    shutil.copy2(weights, pt)
+    shutil.copyfile(weights, pt)  # not copy2: a read-only source must not make a read-only file
     strip_optimizer(str(pt))
+    # dynamic height/width: `imgsz` is the default the pipeline reads from the metadata, and
+    # `fer-detect --imgsz 416` can trade small-face recall for speed with the same file
     exported = Path(ultralytics.YOLO(str(pt)).export(format="onnx", imgsz=imgsz, simplify=True,
-                                                      verbose=False))
+                                                      dynamic=True, verbose=False))
     onnx = target_dir / f"{name}.onnx"
     if exported.resolve() != onnx.resolve():
         shutil.move(exported, onnx)
