@@ -58,14 +58,10 @@ def decode_yolo(output: np.ndarray, ratio: float, pad: tuple[float, float], shap
 
 class YoloOnnxDetector:
     def __init__(self, path: Path, imgsz: int | None, conf: float, iou: float, max_det: int):
-        import onnxruntime as ort
+        from fer.predict import onnx_session
 
-        from fer.predict import session_options
-
-        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
-                     if p in ort.get_available_providers()]
         try:
-            self.session = ort.InferenceSession(str(path), session_options(), providers=providers)
+            self.session = onnx_session(path)
         except Exception as e:  # onnxruntime's own exception types
             raise PipelineError(f"face model {path} is not a loadable ONNX model "
                                 f"({str(e).splitlines()[0][:100]})") from e

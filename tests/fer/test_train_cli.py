@@ -180,7 +180,17 @@ def test_init_starts_from_a_models_weights(tmp_path):
         wider, "--out", tmp_path / "c", "--init", tmp_path / "a" / "model.keras"]])
     assert bad.exit_code == 1 and "architecture differs" in bad.output
     assert "Traceback" not in bad.output
-    assert keras().models.load_model(tmp_path / "b" / "model.keras").count_params() > 0
+    # the weights really are the source model's, layer for layer
+    import numpy as np
+
+    from fer.config import load_config
+    from fer.model import build_model
+    from fer.train import _load_initial_weights
+
+    fresh = build_model(load_config(config).model, len(LABELS))
+    _load_initial_weights(keras(), fresh, tmp_path / "a" / "model.keras")
+    source = keras().models.load_model(tmp_path / "a" / "model.keras", compile=False)
+    assert all(np.array_equal(x, y) for x, y in zip(fresh.get_weights(), source.get_weights(), strict=True))
 
 
 def test_init_file_must_exist(tmp_path):
