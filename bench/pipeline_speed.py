@@ -102,8 +102,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=60)
     args = ap.parse_args()
 
+    from fd.predict import HaarDetector, YoloOnnxDetector, YoloTorchDetector
     from fer.predict import load_classifier
-    from pipeline.detectors import HaarDetector, YoloOnnxDetector, YoloTorchDetector
     from pipeline.models import default_face_model, default_fer_model
 
     fer_model = args.fer_model or default_fer_model()

@@ -1,10 +1,16 @@
-"""Merge converted records, split by image, and write the YOLO layout atomically with a report.
+"""Merge converted records, split them (by image, or whole events held out), optionally add
+generated training images, and write the YOLO layout atomically with a report.
 
 Output (appears all at once; an interrupted run leaves the previous output or nothing):
     OUT/images/{train,val}/*    linked to the originals when possible, copied otherwise
     OUT/labels/{train,val}/*.txt  one `0 cx cy w h` line per face, normalised
     OUT/data.yaml                 absolute paths, one class `face` (yolov8_config.yaml's form)
-    OUT/prep_report.json          per source: images read/written, faces, skips by reason
+    OUT/events.json               each image's event ('split/stem' -> event), for fd-eval
+    OUT/prep_report.json          per source: images read/written, faces, skips by reason;
+                                  the validation events; what was generated
+
+Generated images (fd.generate) are made from training images only, so no validation face leaks
+into training through a crop or a pasted face.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,10 +45,54 @@ class SourceReport:
                 "faces": self.faces, "skipped": self.skips.as_dict()}
 
 
-def split_of(record: ImageRecord, val_fraction: float) -> str:
-    """A stable, seedless split: the same image lands in the same split on every run."""
-    digest = hashlib.sha1(f"{record.source}/{record.key}".encode()).digest()
-    return "val" if int.from_bytes(digest[:4], "big") / 2**32 < val_fraction else "train"
+@dataclass
+class GenerateSpec:
+    """How many generated images per real training image (fractions; 0 turns one off)."""
+
+    closeups: float = 0.0
+    small_faces: float = 0.0
+    harden: float = 0.0
+    seed: int = 0
+
+    def any(self) -> bool:
+        return self.closeups > 0 or self.small_faces > 0 or self.harden > 0
+
+
+def event_of(record: ImageRecord) -> str:
+    """The group a record is held out with: its WIDER FACE event folder, else its source."""
+    if record.source == "widerface" and "/" in record.key:
+        return record.key.split("/", 1)[0]
+    return record.source
+
+
+def event_matches(event: str, names: Iterable[str]) -> bool:
+    """'19--Couple', 'Couple' and 'couple' all name the event folder '19--Couple'."""
+    short = event.split("--", 1)[-1].lower()
+    return any(n == event or n.lower() == short for n in names)
+
+
+def _fraction_of(key: str, salt: str = "") -> float:
+    digest = hashlib.sha1(f"{salt}{key}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32
+
+
+def split_of(record: ImageRecord, val_fraction: float, val_events: Iterable[str] = ()) -> str:
+    """A stable, seedless split: the same image lands in the same split on every run. Images of
+    a held-out event are all validation; the rest are split by image at `val_fraction`."""
+    if val_events and event_matches(event_of(record), val_events):
+        return "val"
+    return "val" if _fraction_of(f"{record.source}/{record.key}") < val_fraction else "train"
+
+
+def exclude_events(records: Iterable[ImageRecord], names: Iterable[str], skips: SkipLog
+                   ) -> Iterator[ImageRecord]:
+    """Leave out every image of the named events (counted), e.g. a test set kept by others."""
+    names = tuple(names)
+    for record in records:
+        if names and event_matches(event_of(record), names):
+            skips.add("excluded event", record.key)
+            continue
+        yield record
 
 
 def _safe_name(record: ImageRecord) -> str:
@@ -72,10 +122,20 @@ def yolo_line(box: tuple[float, float, float, float], width: int, height: int) -
             f"{(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}")
 
 
+def _content_hash(path: Path) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def write_dataset(sources: dict[str, Iterable[ImageRecord]], skips: dict[str, SkipLog],
                   out: Path, val_fraction: float = 0.1, mode: str = "link",
-                  keep_empty: bool = True, progress: bool = True) -> dict:
+                  keep_empty: bool = True, progress: bool = True, val_events: Iterable[str] = (),
+                  generate: GenerateSpec | None = None) -> dict:
     """Write every record into a temporary sibling of `out`, then swap it in."""
+    val_events = tuple(val_events)
     out = out.resolve()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -89,6 +149,11 @@ def write_dataset(sources: dict[str, Iterable[ImageRecord]], skips: dict[str, Sk
     reports = {name: SourceReport(skips=skips[name]) for name in sources}
     splits = {"train": 0, "val": 0}
     placed: dict[str, int] = {}
+    seen: set[str] = set()
+    events: dict[str, dict[str, int]] = {}
+    manifest: dict[str, str] = {}  # split/stem -> event, so fd-eval can report per event
+    kept_train: list[ImageRecord] = []
+    generated: dict = {}
     try:
         for split in ("train", "val"):
             (tmp / "images" / split).mkdir(parents=True)
@@ -105,12 +170,17 @@ def write_dataset(sources: dict[str, Iterable[ImageRecord]], skips: dict[str, Sk
                 if size is None:
                     report.skips.add("unreadable image", record.key)
                     continue
-                split = split_of(record, val_fraction)
+                split = split_of(record, val_fraction, val_events)
                 filename = _safe_name(record)
                 target = tmp / "images" / split / filename
                 if target.exists():
                     report.skips.add("duplicate image", record.key)
                     continue
+                digest = _content_hash(record.path)
+                if digest in seen:  # the same photo under two names would straddle the split
+                    report.skips.add("duplicate content", record.key)
+                    continue
+                seen.add(digest)
                 how = _place(record.path, target, mode)
                 placed[how] = placed.get(how, 0) + 1
                 label = tmp / "labels" / split / (Path(filename).stem + ".txt")
@@ -118,19 +188,30 @@ def write_dataset(sources: dict[str, Iterable[ImageRecord]], skips: dict[str, Sk
                 report.images_written += 1
                 report.faces += len(record.boxes)
                 splits[split] += 1
+                counts = events.setdefault(f"{name}:{event_of(record)}", {"train": 0, "val": 0})
+                counts[split] += 1
+                manifest[f"{split}/{Path(filename).stem}"] = event_of(record)
+                if split == "train" and generate is not None and generate.any():
+                    kept_train.append(ImageRecord(record.source, record.key, record.path,
+                                                  list(record.boxes), size))
         if not sum(splits.values()):
             raise FdError("no image was written: every annotated image was missing or skipped "
                           f"({'; '.join(f'{n}: {r.skips.summary()}' for n, r in reports.items())})")
+        if kept_train:
+            generated = _write_generated(kept_train, generate, tmp, progress)
+            splits["train"] += sum(g["images"] for g in generated.values())
         (tmp / "data.yaml").write_text(yaml.safe_dump({
             "path": str(out), "train": "images/train", "val": "images/val",
             "names": {0: "face"}}, sort_keys=False))
         report = {
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "out": str(out),
-            "val_fraction": val_fraction, "images": splits, "placed": placed,
+            "val_fraction": val_fraction, "val_events": list(val_events), "images": splits,
+            "placed": placed, "events": events, "generated": generated,
             "faces": sum(r.faces for r in reports.values()),
             "sources": {n: r.as_dict() for n, r in reports.items()},
         }
         (tmp / "prep_report.json").write_text(json.dumps(report, indent=2) + "\n")
+        (tmp / "events.json").write_text(json.dumps(manifest, indent=0) + "\n")
         old = out.parent / f".{out.name}.old-{os.getpid()}"
         if out.exists():
             os.replace(out, old)
@@ -140,3 +221,50 @@ def write_dataset(sources: dict[str, Iterable[ImageRecord]], skips: dict[str, Sk
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _write_generated(records: list[ImageRecord], spec: GenerateSpec, tmp: Path,
+                     progress: bool) -> dict:
+    """Close-ups, pasted small faces and hardened copies of training images, as new files."""
+    import cv2
+
+    from fd import generate as gen
+
+    stats = {k: {"images": 0, "faces": 0} for k in ("closeup", "small_faces", "harden")}
+    transform = gen.hardening_transform() if spec.harden > 0 else None
+    donors: list[gen.FacePatch] = []
+    images_dir, labels_dir = tmp / "images" / "train", tmp / "labels" / "train"
+
+    def save(kind: str, record: ImageRecord, image, boxes) -> None:
+        stem = Path(_safe_name(record)).stem
+        name = f"gen-{kind}__{stem}"
+        cv2.imwrite(str(images_dir / f"{name}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        h, w = image.shape[:2]
+        (labels_dir / f"{name}.txt").write_text("".join(yolo_line(b, w, h) + "\n" for b in boxes))
+        stats[kind]["images"] += 1
+        stats[kind]["faces"] += len(boxes)
+
+    wanted = [r for r in records if any(_fraction_of(r.key, f"{spec.seed}/{k}") < f for k, f in
+                                        (("closeup", spec.closeups), ("small", spec.small_faces),
+                                         ("harden", spec.harden)))]
+    for record in tqdm(wanted, desc="fd-prep generate", unit="img", disable=not progress,
+                       dynamic_ncols=True):
+        image = cv2.imread(str(record.path))
+        if image is None:
+            continue
+        if _fraction_of(record.key, f"{spec.seed}/closeup") < spec.closeups:
+            made = gen.closeup(image, record.boxes, gen.rng_for(record.key, "closeup", spec.seed))
+            if made is not None:
+                save("closeup", record, made[0], made[1])
+        if _fraction_of(record.key, f"{spec.seed}/small") < spec.small_faces and donors:
+            pasted, boxes = gen.paste_small_faces(image, record.boxes, donors,
+                                                  gen.rng_for(record.key, "small", spec.seed))
+            save("small_faces", record, pasted, boxes)
+        if transform is not None and _fraction_of(record.key, f"{spec.seed}/harden") < spec.harden:
+            save("harden", record, gen.harden(image, transform,
+                                              gen.rng_for(record.key, "harden", spec.seed)),
+                 record.boxes)
+        # donors come from images already seen, so the result does not depend on memory size
+        if len(donors) < 400:
+            donors.extend(gen.face_patches(image, record.boxes, limit=2))
+    return stats

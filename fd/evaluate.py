@@ -1,5 +1,7 @@
-"""`fd-eval`: AP50 (all-point interpolated), AP50-95, AP by face height and P/R at the operating
-confidence, for any detector back end, on a YOLO val set or a WIDER FACE val layout."""
+"""`fd-eval`: AP50 (all-point interpolated), AP50-95, AP by face height, AP50 per event and their
+mean, and P/R at the operating confidence, for any detector back end, on a YOLO val set or a WIDER
+FACE val layout; plus the close-up check (the share of faces found when one face fills the frame).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from fd.boxes import iou
 from fd.errors import FdError
 from fer.readers.base import SkipLog
 
@@ -22,6 +25,16 @@ BUCKETS = {"all": (0, np.inf), "small": (0, 32), "medium": (32, 96), "large": (9
 class GroundTruth:
     path: Path
     boxes: np.ndarray  # N x 4 xyxy pixels
+    event: str = ""  # the WIDER FACE event (or source) it belongs to; "" when unknown
+    image: np.ndarray | None = None  # already decoded (generated close-ups); else read from path
+
+
+def _events_manifest(base: Path) -> dict[str, str]:
+    path = base / "events.json"
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def yolo_val_items(root: Path) -> Iterator[GroundTruth]:
@@ -36,6 +49,7 @@ def yolo_val_items(root: Path) -> Iterator[GroundTruth]:
         images = root / "images" / "val"
     if not images.is_dir():
         raise FdError(f"no val images at {images}")
+    events = _events_manifest(images.parent.parent)
     for path in sorted(p for p in images.iterdir() if p.is_file()):
         label = images.parent.parent / "labels" / images.name / f"{path.stem}.txt"
         image = cv2.imread(str(path))
@@ -46,20 +60,94 @@ def yolo_val_items(root: Path) -> Iterator[GroundTruth]:
             np.zeros((0, 5))
         cx, cy, bw, bh = rows[:, 1] * w, rows[:, 2] * h, rows[:, 3] * w, rows[:, 4] * h
         boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
-        yield GroundTruth(path, boxes.reshape(-1, 4))
+        yield GroundTruth(path, boxes.reshape(-1, 4), events.get(f"{images.name}/{path.stem}", ""))
 
 
-def widerface_val_items(root: Path, split: str = "val") -> Iterator[GroundTruth]:
+def widerface_val_items(root: Path, split: str = "val", skips: SkipLog | None = None,
+                        exclude: tuple[str, ...] = ()) -> Iterator[GroundTruth]:
+    """WIDER FACE's own layout; images missing on disk and excluded events are counted in `skips`."""
     from fd.convert.widerface import read_widerface
+    from fd.dataset import event_of, exclude_events
 
-    for record in read_widerface(root, split, SkipLog()):
-        yield GroundTruth(record.path, np.array(record.boxes, np.float64).reshape(-1, 4))
+    skips = skips if skips is not None else SkipLog()
+    for record in exclude_events(read_widerface(root, split, skips), exclude, skips):
+        yield GroundTruth(record.path, np.array(record.boxes, np.float64).reshape(-1, 4),
+                          event_of(record))
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    from pipeline.tracker import iou_matrix
+def only_events(items: Iterator[GroundTruth], names: tuple[str, ...]) -> Iterator[GroundTruth]:
+    from fd.dataset import event_matches
 
-    return iou_matrix(a, b)
+    for item in items:
+        if not names or event_matches(item.event, names):
+            yield item
+
+
+def closeup_items(items: list[GroundTruth], per_image: int = 4, seed: int = 0
+                  ) -> Iterator[tuple[GroundTruth, int]]:
+    """Close-ups built from validation images: for each face >= 60 px (up to `per_image` per
+    image), a crop in which it fills 30-90% of the height, at a varied aspect ratio and offset.
+    Yields (crop with its boxes, index of the face the crop was made for). Deterministic."""
+    import cv2
+
+    from fd.generate import CLOSEUP_MIN_FACE, closeup, rng_for
+
+    for item in items:
+        sides = np.maximum(item.boxes[:, 2] - item.boxes[:, 0], item.boxes[:, 3] - item.boxes[:, 1])
+        large = np.flatnonzero(sides >= CLOSEUP_MIN_FACE)[:per_image]
+        if not len(large):
+            continue
+        image = cv2.imread(str(item.path))
+        if image is None:
+            continue
+        boxes = [tuple(map(float, b)) for b in item.boxes]
+        for i in large:
+            made = closeup(image, boxes, rng_for(f"{item.path.name}/{i}", "closeup-eval", seed),
+                           face_index=int(i), max_side=10**6)
+            if made is None:
+                continue
+            crop, kept, _ = made
+            target = _target_index(boxes[i], kept, image, crop)
+            if target is None:
+                continue
+            yield GroundTruth(item.path, np.array(kept, np.float64).reshape(-1, 4), item.event,
+                              crop), target
+
+
+def _target_index(face, kept, image, crop) -> int | None:
+    """Which of the crop's boxes is the face the crop was made for (the largest same-size one)."""
+    fw, fh = face[2] - face[0], face[3] - face[1]
+    best, err = None, 0.02
+    for j, b in enumerate(kept):
+        e = abs((b[2] - b[0]) - fw) / fw + abs((b[3] - b[1]) - fh) / fh
+        if e <= err:
+            best, err = j, e
+    return best
+
+
+def closeup_check(detector, items: list[GroundTruth], conf: float, per_image: int = 4,
+                  seed: int = 0, progress: bool = True) -> dict:
+    """The share of close-up faces found at the operating confidence (IoU >= 0.5)."""
+    from tqdm import tqdm
+
+    found = total = 0
+    missed: list[str] = []
+    nothing = 0
+    for crop, target in tqdm(list(closeup_items(items, per_image, seed)), desc="fd-eval close-ups",
+                             unit="img", disable=not progress, dynamic_ncols=True):
+        boxes, scores = detector.detect(crop.image)
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        scores = np.ones(len(boxes)) if scores is None else np.asarray(scores, np.float64)
+        boxes = boxes[scores >= conf]
+        total += 1
+        nothing += not len(boxes)
+        if len(boxes) and iou(boxes, crop.boxes[target:target + 1]).max() >= 0.5:
+            found += 1
+        elif len(missed) < 10:
+            missed.append(crop.path.name)
+    return {"faces": total, "found": found, "found_share": found / total if total else float("nan"),
+            "images_with_no_detection": nothing, "operating_conf": conf, "per_image": per_image,
+            "seed": seed, "missed_examples": missed}
 
 
 def match(dets: np.ndarray, scores: np.ndarray, gts: np.ndarray, lo: float, hi: float,
@@ -118,10 +206,11 @@ def evaluate(detector, items: Iterator[GroundTruth], conf: float = 0.35,
     from tqdm import tqdm
 
     per_bucket = {b: {"tp": [], "keep": [], "scores": [], "positives": 0} for b in BUCKETS}
+    per_event: dict[str, dict] = {}
     images = 0
     for item in tqdm(list(items), desc="fd-eval", unit="img", disable=not progress,
                      dynamic_ncols=True):
-        image = cv2.imread(str(item.path))
+        image = item.image if item.image is not None else cv2.imread(str(item.path))
         if image is None:
             continue
         images += 1
@@ -131,39 +220,84 @@ def evaluate(detector, items: Iterator[GroundTruth], conf: float = 0.35,
         overlaps = iou(boxes, item.boxes)  # once per image, shared by every size bucket
         for name, (lo, hi) in BUCKETS.items():
             tp, keep, positives = match(boxes, scores, item.boxes, lo, hi, overlaps)
-            acc = per_bucket[name]
-            acc["tp"].append(tp)
-            acc["keep"].append(keep)
-            acc["scores"].append(scores)
-            acc["positives"] += positives
+            for acc in (per_bucket[name], per_event.setdefault(item.event or "?", {}).setdefault(
+                    name, {"tp": [], "keep": [], "scores": [], "positives": 0})):
+                acc["tp"].append(tp)
+                acc["keep"].append(keep)
+                acc["scores"].append(scores)
+                acc["positives"] += positives
     if not images:
         raise FdError("no readable validation images")
-    result: dict = {"images": images, "operating_conf": conf, "buckets": {}}
+    result: dict = {"images": images, "operating_conf": conf, "buckets": {}, "events": {}}
     for name, acc in per_bucket.items():
-        tp = np.concatenate(acc["tp"]) if acc["tp"] else np.zeros((0, 10), bool)
-        keep = np.concatenate(acc["keep"]) if acc["keep"] else np.zeros((0, 10), bool)
-        scores = np.concatenate(acc["scores"]) if acc["scores"] else np.zeros(0)
-        aps, curve = [], None
-        for t in range(len(IOU_THRESHOLDS)):
-            ap, rec, prec = average_precision(tp[keep[:, t], t], scores[keep[:, t]],
-                                              acc["positives"])
-            aps.append(ap)
-            if t == 0:
-                curve = (rec, prec)
-        k0 = keep[:, 0]
-        at_conf = scores[k0] >= conf
-        hits = tp[k0, 0][at_conf]
-        result["buckets"][name] = {
-            "faces": acc["positives"], "AP50": aps[0], "AP50_95": float(np.mean(aps)),
-            "precision": float(hits.mean()) if len(hits) else 0.0,
-            "recall": float(hits.sum() / acc["positives"]) if acc["positives"] else float("nan"),
-            "curve": {"recall": curve[0][::max(1, len(curve[0]) // 400)].tolist(),
-                      "precision": curve[1][::max(1, len(curve[1]) // 400)].tolist()},
-        }
+        result["buckets"][name] = _summarise(acc, conf)
     all_ = result["buckets"]["all"]
     result.update(AP50=all_["AP50"], AP50_95=all_["AP50_95"], precision=all_["precision"],
                   recall=all_["recall"])
+    if len(per_event) > 1 or "?" not in per_event:
+        for event, buckets in sorted(per_event.items()):
+            summary = {b: _summarise(acc, conf, curve=False) for b, acc in buckets.items()}
+            result["events"][event] = {
+                "images": len(buckets["all"]["tp"]), "faces": summary["all"]["faces"],
+                "AP50": summary["all"]["AP50"], "AP50_small": summary["small"]["AP50"],
+                "AP50_medium": summary["medium"]["AP50"], "AP50_large": summary["large"]["AP50"]}
+        for key in ("AP50", "AP50_small", "AP50_medium", "AP50_large"):
+            values = [e[key] for e in result["events"].values() if not np.isnan(e[key])]
+            result[f"mean_event_{key}"] = float(np.mean(values)) if values else float("nan")
     return result
+
+
+def _summarise(acc: dict, conf: float, curve: bool = True) -> dict:
+    """AP50, AP50-95 and P/R at `conf` from accumulated per-image matches."""
+    tp = np.concatenate(acc["tp"]) if acc["tp"] else np.zeros((0, 10), bool)
+    keep = np.concatenate(acc["keep"]) if acc["keep"] else np.zeros((0, 10), bool)
+    scores = np.concatenate(acc["scores"]) if acc["scores"] else np.zeros(0)
+    aps, pr = [], None
+    for t in range(len(IOU_THRESHOLDS) if curve else 1):
+        ap, rec, prec = average_precision(tp[keep[:, t], t], scores[keep[:, t]], acc["positives"])
+        aps.append(ap)
+        if t == 0:
+            pr = (rec, prec)
+    k0 = keep[:, 0]
+    hits = tp[k0, 0][scores[k0] >= conf]
+    out = {"faces": acc["positives"], "AP50": aps[0], "AP50_95": float(np.mean(aps)),
+           "precision": float(hits.mean()) if len(hits) else 0.0,
+           "recall": float(hits.sum() / acc["positives"]) if acc["positives"] else float("nan")}
+    if curve:
+        out["curve"] = {"recall": pr[0][::max(1, len(pr[0]) // 400)].tolist(),
+                        "precision": pr[1][::max(1, len(pr[1]) // 400)].tolist()}
+    return out
+
+
+def format_comparison(results: dict[str, dict]) -> str:
+    """Models side by side: AP by size, mean AP50 over events, close-ups found."""
+    names = list(results)
+    width = max(12, *(len(n) for n in names))
+    rows = [("AP50", lambda r: r["AP50"]), ("AP50-95", lambda r: r["AP50_95"])]
+    rows += [(f"AP50 {b}", lambda r, b=b: r["buckets"][b]["AP50"]) for b in ("small", "medium", "large")]
+    if all("mean_event_AP50" in r for r in results.values()):
+        rows += [("event mean AP50", lambda r: r["mean_event_AP50"]),
+                 ("event mean small", lambda r: r["mean_event_AP50_small"])]
+    if all("closeups" in r for r in results.values()):
+        rows.append(("close-ups found", lambda r: r["closeups"]["found_share"]))
+    lines = [f"{'':<18}" + "".join(f"{n:>{width + 2}}" for n in names)]
+    for label, get in rows:
+        lines.append(f"{label:<18}" + "".join(f"{get(results[n]):>{width + 2}.4f}" for n in names))
+    return "\n".join(lines)
+
+
+def format_events(result: dict) -> str:
+    if not result.get("events"):
+        return ""
+    lines = [f"{'event':<28} {'images':>6} {'faces':>6} {'AP50':>7} {'small':>7} {'medium':>7} "
+             f"{'large':>7}"]
+    for event, e in result["events"].items():
+        lines.append(f"{event[:28]:<28} {e['images']:>6d} {e['faces']:>6d} {e['AP50']:>7.4f} "
+                     f"{e['AP50_small']:>7.4f} {e['AP50_medium']:>7.4f} {e['AP50_large']:>7.4f}")
+    lines.append(f"{'mean over events':<28} {'':>6} {'':>6} {result['mean_event_AP50']:>7.4f} "
+                 f"{result['mean_event_AP50_small']:>7.4f} {result['mean_event_AP50_medium']:>7.4f} "
+                 f"{result['mean_event_AP50_large']:>7.4f}")
+    return "\n".join(lines)
 
 
 def format_table(result: dict) -> str:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from fd.predict import make_detector
 from fer.predict import Classifier, load_classifier
 from fer.preprocess import crop_square, to_model_input
 from pipeline.config import PipelineConfig
-from pipeline.detectors import make_detector
 from pipeline.errors import InputError, PipelineError
 from pipeline.models import default_face_model, default_fer_model
 from pipeline.records import Face, FrameResult

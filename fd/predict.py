@@ -1,7 +1,9 @@
 """Face detectors behind one call: `detect(bgr) -> (boxes Nx4 xyxy, scores N or None)`.
 
 Back ends: YOLO through ONNX Runtime (default, no torch import), YOLO through ultralytics for
-`.pt` files, OpenCV's Haar cascade, and 'whole image' for inputs that are already face crops.
+`.pt` files, OpenCV's Haar cascade, YuNet through `cv2.FaceDetectorYN` (a baseline for fd-eval and
+the benchmarks; the project ships no YuNet file), and 'whole image' for inputs that are already
+face crops. The face stage owns this module: fd-eval and the pipeline both call `make_detector`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.errors import PipelineError
+from fd.errors import FdError
 
 Detections = tuple[np.ndarray, np.ndarray | None]
 HAAR_FILE = "haarcascade_frontalface_default.xml"
@@ -63,18 +65,18 @@ class YoloOnnxDetector:
         try:
             self.session = onnx_session(path)
         except Exception as e:  # onnxruntime's own exception types
-            raise PipelineError(f"face model {path} is not a loadable ONNX model "
+            raise FdError(f"face model {path} is not a loadable ONNX model "
                                 f"({str(e).splitlines()[0][:100]})") from e
         inp = self.session.get_inputs()[0]
         if len(inp.shape) != 4 or inp.shape[1] != 3:
-            raise PipelineError(f"face model {path} does not look like a YOLO detector "
+            raise FdError(f"face model {path} does not look like a YOLO detector "
                                 f"(input shape {inp.shape}); is it the FER model?")
         self.input_name = inp.name
         fixed = inp.shape[2] if isinstance(inp.shape[2], int) else None
         meta = self.session.get_modelmeta().custom_metadata_map
         trained = ast.literal_eval(meta["imgsz"])[0] if "imgsz" in meta else None
         if fixed and imgsz and imgsz != fixed:
-            raise PipelineError(f"face model {path} was exported at {fixed} px and cannot run at "
+            raise FdError(f"face model {path} was exported at {fixed} px and cannot run at "
                                 f"--imgsz {imgsz}; export it again at that size (or dynamic)")
         self.imgsz = fixed or imgsz or trained or 640
         self.conf, self.iou, self.max_det = conf, iou, max_det
@@ -97,7 +99,7 @@ class YoloTorchDetector:
         try:
             self.model = ultralytics.YOLO(str(path), task="detect")
         except Exception as e:  # torch.load / ultralytics raise many kinds
-            raise PipelineError(f"face model {path} is not a loadable YOLO checkpoint "
+            raise FdError(f"face model {path} is not a loadable YOLO checkpoint "
                                 f"({type(e).__name__})") from e
         self.imgsz = imgsz or 640
         self.kw = {"conf": conf, "iou": iou, "max_det": max_det, "verbose": False,
@@ -114,13 +116,13 @@ class HaarDetector:
 
     def __init__(self, min_size: int = 24):
         if not hasattr(cv2, "CascadeClassifier"):
-            raise PipelineError("this OpenCV has no CascadeClassifier (OpenCV 5 moved it to "
+            raise FdError("this OpenCV has no CascadeClassifier (OpenCV 5 moved it to "
                                 "opencv-contrib-python); install 'opencv-python<5' or use "
                                 "--detector yolo")
         path = Path(getattr(getattr(cv2, "data", None), "haarcascades", "")) / HAAR_FILE
         self.cascade = cv2.CascadeClassifier(str(path))
         if self.cascade.empty():
-            raise PipelineError(f"OpenCV's {HAAR_FILE} was not found at {path}; install "
+            raise FdError(f"OpenCV's {HAAR_FILE} was not found at {path}; install "
                                 "opencv-python 4.x, which ships it, or use --detector yolo")
         self.min_size = min_size
 
@@ -134,6 +136,30 @@ class HaarDetector:
         return boxes, None
 
 
+class YuNetDetector:
+    """OpenCV's YuNet (`cv2.FaceDetectorYN`): the small peer every figure is compared with."""
+
+    def __init__(self, path: Path, conf: float = 0.5, iou: float = 0.3, max_det: int = 5000):
+        if not hasattr(cv2, "FaceDetectorYN"):
+            raise FdError("this OpenCV has no FaceDetectorYN (needs OpenCV >= 4.5.4)")
+        try:
+            self.net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), conf, iou, max_det)
+        except cv2.error as e:
+            raise FdError(f"face model {path} is not a loadable YuNet ONNX model "
+                          f"({str(e).strip().splitlines()[-1][:100]})") from e
+
+    def detect(self, image: np.ndarray) -> Detections:
+        h, w = image.shape[:2]
+        self.net.setInputSize((w, h))
+        _, faces = self.net.detect(image)
+        if faces is None:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        boxes = faces[:, :4].astype(np.float32).copy()
+        boxes[:, 2:] += boxes[:, :2]
+        boxes = np.clip(boxes, 0, [w, h, w, h])
+        return boxes, faces[:, -1].astype(np.float32)
+
+
 class WholeImage:
     """Every input is one face already (FER2013 crops, a user's own crops)."""
 
@@ -144,22 +170,26 @@ class WholeImage:
 
 def make_detector(kind: str, model: Path | None, imgsz: int | None = None, conf: float = 0.35,
                   iou: float = 0.5, max_det: int = 1000, device: str | None = None):
-    """Pick the back end once, at the edge; `kind` is 'yolo', 'haar' or 'whole'."""
+    """Pick the back end once, at the edge; `kind` is 'yolo', 'yunet', 'haar' or 'whole'."""
     if kind == "whole":
         return WholeImage()
     if kind == "haar":
         return HaarDetector()
+    if kind == "yunet":
+        if model is None or not Path(model).is_file():
+            raise FdError(f"YuNet model {model} not found (a face_detection_yunet*.onnx file)")
+        return YuNetDetector(Path(model), conf=conf, max_det=max_det)
     if kind != "yolo":
-        raise PipelineError(f"unknown detector '{kind}': use yolo, haar or whole")
+        raise FdError(f"unknown detector '{kind}': use yolo, yunet, haar or whole")
     if model is None:
-        raise PipelineError("no face model: this install ships none yet; pass --fd-model "
+        raise FdError("no face model: this install ships none yet; pass --fd-model "
                             "face.onnx|face.pt or use --detector haar")
     model = Path(model)
     if not model.is_file():
-        raise PipelineError(f"face model {model} not found")
+        raise FdError(f"face model {model} not found")
     suffix = model.suffix.lower()
     if suffix == ".onnx":
         return YoloOnnxDetector(model, imgsz, conf, iou, max_det)
     if suffix == ".pt":
         return YoloTorchDetector(model, imgsz, conf, iou, max_det, device)
-    raise PipelineError(f"face model {model}: unsupported type '{suffix}'; use .onnx or .pt")
+    raise FdError(f"face model {model}: unsupported type '{suffix}'; use .onnx or .pt")
