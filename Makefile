@@ -1,14 +1,20 @@
 # Two entry points for a fresh machine: `make demo` and `make test` (README.md).
-VENV    ?= .venv
-PYTHON  ?= python3
-PY      := $(VENV)/bin/python
-PIP     := $(PY) -m pip
+#   make demo: the core install (ONNX Runtime + OpenCV, README "Installing") in its own $(DEMO_VENV),
+#              then fer-detect on the example photo. No TensorFlow, PyTorch or ultralytics.
+#   make test: the train and dev extras in $(VENV), then the whole suite (serve and ray join when
+#              their features land).
+VENV      ?= .venv
+DEMO_VENV ?= .venv-demo
+PYTHON    ?= python3
+PY        := $(VENV)/bin/python
+PIP       := $(PY) -m pip
 # Measured on this project's machines (x86_64, Python 3.11): the one torch/torchvision pair that
 # imports next to ultralytics. Override on other platforms: make TORCH="torch torchvision".
-TORCH   ?= torch==2.14.1 torchvision==0.29.1
-STAMP   := $(VENV)/.installed
+TORCH     ?= torch==2.14.1 torchvision==0.29.1
+STAMP     := $(VENV)/.installed
+DEMO_STAMP := $(DEMO_VENV)/.installed
 
-.PHONY: setup demo test lint bench clean ship-fer ship-fd
+.PHONY: setup setup-demo demo test lint bench clean ship-fer ship-fd
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +28,18 @@ $(STAMP): pyproject.toml
 	  "opencv-python==$$($(PY) -c 'import importlib.metadata as m; print(m.version("opencv-python"))')"
 	touch $(STAMP)
 
+$(DEMO_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DEMO_VENV)/bin/python -m pip install --quiet -e .
+	touch $(DEMO_STAMP)
+
 setup: $(STAMP)
 
-demo: setup
-	$(VENV)/bin/fer-detect examples/astronaut.png --out runs/demo --json -
+setup-demo: $(DEMO_STAMP)
+
+demo: setup-demo
+	$(DEMO_VENV)/bin/fer-detect examples/astronaut.png --out runs/demo --exist-ok --json -
 	@echo "annotated image: runs/demo/astronaut.png"
 
 test: setup
@@ -49,4 +63,4 @@ ship-fd: setup
 	  $(PT) $(IMGSZ)
 
 clean:
-	rm -rf $(VENV) runs/demo .pytest_cache
+	rm -rf $(VENV) $(DEMO_VENV) runs/demo .pytest_cache

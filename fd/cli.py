@@ -9,6 +9,7 @@ import click
 
 from fd.convert.widerface import HELD_OUT_VAL_EVENTS
 from fd.errors import FdError
+from fer.cli import OneLineErrors
 from fer.errors import FerError, user_errors
 
 CTX = {"help_option_names": ["-h", "--help"]}
@@ -44,7 +45,7 @@ def _floats(text: str, n: int, name: str) -> tuple[float, ...]:
     return values
 
 
-@click.command(context_settings=CTX)
+@click.command(cls=OneLineErrors, context_settings=CTX)
 @click.option("--widerface", type=click.Path(file_okay=False), help="WIDER FACE root")
 @click.option("--widerface-splits", default="train", show_default=True,
               help="comma-separated WIDER FACE splits to include (train,val)")
@@ -175,7 +176,7 @@ def prep_cmd(widerface, widerface_splits, fddb, fddb_images, fddb_scale, lfpw, l
                f"{report['out']} (data.yaml, prep_report.json)")
 
 
-@click.command(context_settings=CTX)
+@click.command(cls=OneLineErrors, context_settings=CTX)
 @click.option("--data", type=click.Path(dir_okay=False), help="data.yaml written by fd-prep")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="run folder")
 @click.option("--weights", help="a local .pt to fine-tune [train from yolov8n.yaml]")
@@ -227,7 +228,7 @@ def _detector_for(spec: str, imgsz: int | None):
                                           max_det=1000), None
 
 
-@click.command(context_settings=CTX)
+@click.command(cls=OneLineErrors, context_settings=CTX)
 @click.option("--model", "models", required=True, multiple=True,
               help="face model (.onnx or .pt), 'haar', or 'yunet:PATH' (OpenCV's YuNet); repeat "
                    "to compare models on the same images")

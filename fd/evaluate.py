@@ -42,7 +42,13 @@ def yolo_val_items(root: Path) -> Iterator[GroundTruth]:
     import cv2
 
     if root.is_file():
-        data = yaml.safe_load(root.read_text())
+        try:
+            data = yaml.safe_load(root.read_text(errors="replace"))
+        except yaml.YAMLError:
+            data = None
+        if not isinstance(data, dict) or "val" not in data:
+            raise FdError(f"{root} is not a dataset YAML with a 'val' entry: pass fd-prep's output "
+                          "folder, its data.yaml, or a WIDER FACE root")
         base = Path(data.get("path") or root.parent)
         images = base / data["val"]
     else:

@@ -24,7 +24,7 @@ def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float, tuple[fl
     """Resize keeping the aspect ratio and pad to size x size, as YOLO was trained."""
     h, w = image.shape[:2]
     ratio = min(size / h, size / w)
-    nh, nw = round(h * ratio), round(w * ratio)
+    nh, nw = max(1, round(h * ratio)), max(1, round(w * ratio))  # a 2x5000 strip keeps a row
     resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR) if (nh, nw) != (h, w) \
         else image
     top, left = (size - nh) // 2, (size - nw) // 2

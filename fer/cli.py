@@ -19,11 +19,37 @@ def _cache(path: str | None) -> Path | None:
     return Path(path) if path else None
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+class OneLineErrors(click.Command):
+    """A bad option value is one 'Error:' line and exit 2: click's own usage block is left out for
+    those, since the line already names the option and what it accepts."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.BadParameter as e:
+            e.ctx = None
+            raise
+
+
+class OptionError(click.ClickException):
+    """An option refused after parsing (an output that would replace an input): exit 2, as click
+    does for bad options."""
+
+    exit_code = 2
+
+
+COMMAND = {"cls": OneLineErrors, "context_settings": {"help_option_names": ["-h", "--help"]}}
+#: The crop side: the model's four 2x2 poolings need 16 px; beyond 512 px nothing is gained.
+INPUT_SIZE = click.IntRange(16, 512)
+POSITIVE = click.IntRange(min=1)
+
+
+@click.command(**COMMAND)
 @click.option("--data", required=True, help=DATA_HELP)
 @click.option("--split", "role", type=click.Choice(["train", "val"]), default="train",
               show_default=True, help="which split to prepare when --data has several")
-@click.option("--input-size", default=48, show_default=True, help="crop side in pixels")
+@click.option("--input-size", default=48, show_default=True, type=INPUT_SIZE,
+              help="crop side in pixels")
 @click.option("--channels", type=click.Choice(["1", "3"]), default="1", show_default=True)
 @click.option("--contempt", is_flag=True, help="keep AffectNet's contempt as an 8th class")
 @click.option("--numeric-labels", type=NUMERIC, help="label order of numbered class folders")
@@ -45,7 +71,7 @@ def prep_cmd(data, role, input_size, channels, contempt, numeric_labels, cache_d
     click.echo(cache.skips.summary())
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(**COMMAND)
 @click.option("--data", help=DATA_HELP + " Required unless --resume.")
 @click.option("--val", help="validation dataset (same forms as --data; default split: val). "
               "Without it a stratified split of --data is held out.")
@@ -53,12 +79,13 @@ def prep_cmd(data, role, input_size, channels, contempt, numeric_labels, cache_d
               help="run folder for the model, metrics and plots")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="YAML overriding the defaults (see --print-config)")
-@click.option("--epochs", type=int, help="override train.epochs")
-@click.option("--batch-size", type=int, help="override train.batch_size")
-@click.option("--input-size", type=int, help="override model.input_size")
+@click.option("--epochs", type=POSITIVE, help="override train.epochs")
+@click.option("--batch-size", type=POSITIVE, help="override train.batch_size")
+@click.option("--input-size", type=INPUT_SIZE, help="override model.input_size")
 @click.option("--channels", type=click.Choice(["1", "3"]), help="override model.channels")
-@click.option("--attention-heads", type=int, help="override model.attention_heads (0 = plain)")
-@click.option("--max-per-class", type=int, help="use at most N training faces per class")
+@click.option("--attention-heads", type=click.IntRange(0, 64),
+              help="override model.attention_heads (0 = plain)")
+@click.option("--max-per-class", type=POSITIVE, help="use at most N training faces per class")
 @click.option("--contempt", is_flag=True, help="keep AffectNet's contempt as an 8th class")
 @click.option("--numeric-labels", type=NUMERIC, help="label order of numbered class folders")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="cache root [~/.cache/fer]")
@@ -101,7 +128,29 @@ def train_cmd(data, val, out, config_path, epochs, batch_size, input_size, chann
     click.echo(f"run folder: {out}")
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+def _check_eval_outputs(model_path: str, data: str, json_path: str | None,
+                        confusion: str | None) -> None:
+    """Before any work: no report may replace the model, its labels.json or the data, and the
+    confusion plot's suffix must be a format matplotlib writes (else it fails after evaluating)."""
+    model = Path(model_path).resolve()
+    taken = {model: "--model", model.with_name("labels.json"): "the model's labels.json",
+             Path(data.split("#")[0]).resolve(): "--data"}
+    for option, target in (("--json", json_path), ("--confusion", confusion)):
+        if target and Path(target).resolve() in taken:
+            raise OptionError(f"{option} {target} is {taken[Path(target).resolve()]}; choose "
+                              "another file")
+    if json_path and confusion and Path(json_path).resolve() == Path(confusion).resolve():
+        raise OptionError("--json and --confusion name the same file")
+    if confusion:
+        from matplotlib.figure import Figure
+
+        formats = Figure().canvas.get_supported_filetypes()
+        if Path(confusion).suffix.lower().lstrip(".") not in formats:
+            raise OptionError(f"--confusion {confusion}: use one of the suffixes "
+                              f"{', '.join('.' + f for f in sorted(formats))}")
+
+
+@click.command(**COMMAND)
 @click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False),
               help=".onnx or .keras model with its labels.json")
 @click.option("--data", required=True, help=DATA_HELP + " Default split: val.")
@@ -119,6 +168,7 @@ def eval_cmd(model_path, data, json_path, tta, numeric_labels, cache_dir, confus
     from fer.prepare import prepare
     from fer.readers import read_dataset
 
+    _check_eval_outputs(model_path, data, json_path, confusion)
     classifier = load_classifier(model_path)
     ds = read_dataset(data, "val", "contempt" in classifier.labels, numeric_labels)
     cache = prepare(ds, classifier.labels, classifier.size, classifier.channels,

@@ -2,8 +2,9 @@
 
 The cache is written in shards, each appearing atomically (temp file + rename), and a manifest
 written last marks it complete. An interrupted run leaves only whole shards, which a rerun reuses:
-AffectNet's ~420k images need not be decoded twice. A cache is keyed by the exact sample list and
-input size, so a changed dataset or size never reuses stale crops.
+AffectNet's ~420k images need not be decoded twice. A cache is keyed by the exact sample list, the
+size and modification time of every image file, and the input size, so a changed dataset, an
+edited image or another size never reuses stale crops.
 """
 
 from __future__ import annotations
@@ -59,12 +60,37 @@ def default_cache_root() -> Path:
     return Path(base)
 
 
+def _file_stamps(samples: list[Sample]) -> str | None:
+    """A hash of every image file's size and modification time, in sample order, so an image
+    changed in place invalidates its crops (hashing contents would mean reading AffectNet's ~420k
+    files on every run); None when no file is there at all (the data has been moved away)."""
+    h, present = hashlib.sha1(), False
+    for s in samples:
+        if s.path is None:
+            continue  # decoded pixels are in the sample fingerprint already
+        try:
+            st = os.stat(s.path)
+        except OSError:
+            h.update(b"missing\n")
+            continue
+        present = True
+        h.update(f"{st.st_size} {st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:8] if present or all(s.path is None for s in samples) else None
+
+
 def _cache_dir(root: Path, dataset: Dataset, labels: tuple[str, ...], size: tuple[int, int],
                channels: int) -> Path:
+    """<name>-<HxWxC>-<samples and settings>-<file stamps>. When none of the files is on disk any
+    more, the newest complete cache of the same samples and settings is reused."""
     h = hashlib.sha1(json.dumps([CACHE_VERSION, fingerprint(dataset.samples), labels, size,
                                  channels]).encode()).hexdigest()[:12]
     slug = re.sub(r"[^A-Za-z0-9]+", "-", dataset.source.split("/")[-1] or "data").strip("-")[-40:]
-    return root / f"{slug or 'data'}-{size[0]}x{size[1]}x{channels}-{h}"
+    prefix = f"{slug or 'data'}-{size[0]}x{size[1]}x{channels}-{h}"
+    stamps = _file_stamps(dataset.samples)
+    if stamps is None:
+        built = sorted(root.glob(f"{prefix}-*/{MANIFEST}"), key=lambda p: p.stat().st_mtime)
+        return built[-1].parent if built else root / f"{prefix}-nosource"
+    return root / f"{prefix}-{stamps}"
 
 
 def _load_face(sample: Sample, size: tuple[int, int], channels: int) -> np.ndarray:

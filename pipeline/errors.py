@@ -1,10 +1,15 @@
-"""Errors about the user's inputs and models, printed as one line by the CLI."""
+"""Errors about the user's inputs, options and models, printed as one line by the CLI."""
 
 from fer.errors import FerError
 
 
 class PipelineError(FerError):
-    """A fatal problem: a missing or wrong model, an unusable option."""
+    """A fatal problem: a missing or wrong model, a camera or display that is not there (exit 1)."""
+
+
+class ConfigError(PipelineError):
+    """A bad option, config value or output path, found before any work starts (exit 2, as click
+    does for bad options)."""
 
 
 class InputError(PipelineError):
@@ -13,3 +18,8 @@ class InputError(PipelineError):
     def __init__(self, source: str, reason: str):
         super().__init__(f"{source}: {reason}")
         self.source, self.reason = source, reason
+
+
+class PartlyRead(InputError):
+    """An input that ended early (a truncated video): what could be read was analysed and written,
+    and it still counts as failed, so the exit status says so."""

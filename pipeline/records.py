@@ -15,16 +15,20 @@ class Face:
     score: float | None  # detector confidence; None for detectors that give none (Haar, whole image)
     probabilities: dict[str, float] = field(default_factory=dict)  # in the model's label order
     id: int | None = None  # stable across frames of a video/camera; None for photos
+    #: shorter side under --min-face: boxed and reported, but not classified, because a face that
+    #: small carries no expression the model can read (bench/min_face_accuracy.py)
+    too_small: bool = False
 
     @property
     def emotion(self) -> str | None:
         return max(self.probabilities, key=self.probabilities.get) if self.probabilities else None
 
     def to_json(self) -> dict[str, Any]:
+        probabilities = {k: round(float(v), 5) for k, v in self.probabilities.items()}
         return {"id": self.id, "box": [round(float(v), 1) for v in self.box],
                 "score": None if self.score is None else round(float(self.score), 4),
-                "emotion": self.emotion,
-                "probabilities": {k: round(float(v), 5) for k, v in self.probabilities.items()}}
+                "emotion": self.emotion, "probabilities": probabilities or None,
+                "too_small": self.too_small}
 
 
 @dataclass

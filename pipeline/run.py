@@ -11,31 +11,70 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from fd.predict import make_detector
 from fer.predict import Classifier, load_classifier
-from fer.preprocess import crop_square, to_model_input
-from pipeline.config import PipelineConfig
+from fer.preprocess import crop_square, square_box, to_model_input
+from pipeline.config import MIN_FACE, PipelineConfig, check_config
 from pipeline.errors import InputError, PipelineError
 from pipeline.models import default_face_model, default_fer_model
 from pipeline.records import Face, FrameResult
 from pipeline.sources import Frame, expand_inputs, read_image, read_video
 from pipeline.tracker import IouTracker
 
+#: A face crop is shrunk to the model's ~48 px anyway; above this side it is shrunk before the
+#: margin's padding is added, so a large --margin around a big face never allocates gigabytes.
+MAX_CROP_SIDE = 1024
+
+
+def face_crop(image: np.ndarray, box: tuple[float, float, float, float], margin: float,
+              limit: int = MAX_CROP_SIDE) -> np.ndarray:
+    """`crop_square(image, box, margin)` (x, y, w, h box), at most `limit` pixels a side."""
+    x, y, side = square_box(box, margin)
+    if side <= limit:
+        return crop_square(image, box, margin)
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + side, w), min(y + side, h)
+    if x1 <= x0 or y1 <= y0:
+        return crop_square(image, box, margin)  # raises its own "box outside image"
+    f = limit / side
+    part = cv2.resize(image[y0:y1, x0:x1], (max(1, round((x1 - x0) * f)), max(1, round((y1 - y0) * f))),
+                      interpolation=cv2.INTER_AREA)
+    top, left = round((y0 - y) * f), round((x0 - x) * f)
+    bottom, right = max(0, limit - top - part.shape[0]), max(0, limit - left - part.shape[1])
+    return cv2.copyMakeBorder(part, top, bottom, left, right, borderType=cv2.BORDER_REPLICATE)
+
+
+def _check_classifier(classifier: Classifier, path) -> None:
+    """Run the expression model once on a blank crop, so a model given for the wrong stage (the
+    face detector as --fer-model, say) is refused when loaded, not at the first face."""
+    h, w = classifier.size
+    blank = np.zeros((1, h, w, classifier.channels), np.uint8)
+    try:
+        out = classifier.predict(blank, tta_flip=False)
+    except Exception as e:  # ONNX Runtime / Keras raise their own kinds
+        raise PipelineError(f"FER model {path} cannot classify {h}x{w}x{classifier.channels} face "
+                            f"crops ({type(e).__name__}); is it the face model? --fer-model takes "
+                            "an expression model from fer-train") from e
+    if out.shape != (1, len(classifier.labels)):
+        raise PipelineError(f"FER model {path} gives {out.shape[1:]} outputs for "
+                            f"{len(classifier.labels)} labels; is it an expression model?")
+
 
 class FacePipeline:
     """Boxes every face in a BGR image and classifies it; the same records for every caller."""
 
     def __init__(self, detector, classifier: Classifier, margin: float = 0.0,
-                 tta: bool | None = None):
+                 tta: bool | None = None, min_face: int = MIN_FACE):
         self.detector, self.classifier = detector, classifier
-        self.margin, self.tta = margin, tta
+        self.margin, self.tta, self.min_face = margin, tta, min_face
         self.labels = classifier.labels
 
     @classmethod
     def from_config(cls, cfg: PipelineConfig | None = None) -> FacePipeline:
-        cfg = cfg or PipelineConfig()
+        cfg = check_config(cfg or PipelineConfig())
         fer_model = cfg.fer_model or default_fer_model()
         if fer_model is None:
             raise PipelineError("no expression model: this install ships none; pass --fer-model "
@@ -50,26 +89,35 @@ class FacePipeline:
         detector = make_detector(kind, Path(face_model) if face_model else None,
                                  cfg.imgsz, cfg.conf, cfg.iou, cfg.max_det)
         classifier = load_classifier(fer_model)
-        return cls(detector, classifier, cfg.margin, cfg.tta)
+        _check_classifier(classifier, fer_model)
+        return cls(detector, classifier, cfg.margin, cfg.tta, cfg.min_face)
 
     def analyze(self, image: np.ndarray, source: str = "<array>", frame: int | None = None,
                 time_s: float | None = None, scale: float = 1.0) -> FrameResult:
-        """All faces of one BGR uint8 image. Boxes are in original pixels (÷ `scale`)."""
+        """All faces of one BGR uint8 image. Boxes are in original pixels (÷ `scale`); a face whose
+        shorter side is under `min_face` pixels of `image` (what the model would get) is reported
+        with `too_small` set and no probabilities."""
         t0 = time.perf_counter()
         boxes, scores = self.detector.detect(image)
         t1 = time.perf_counter()
-        keep = [i for i, b in enumerate(boxes) if b[2] - b[0] >= 2 and b[3] - b[1] >= 2]
-        crops = [to_model_input(crop_square(image, (b[0], b[1], b[2] - b[0], b[3] - b[1]),
-                                            self.margin),
+        sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) if len(boxes) \
+            else np.zeros(0)
+        keep = [i for i, side in enumerate(sides) if side >= 2]  # a narrower box is no face
+        readable = [i for i in keep if sides[i] >= self.min_face]
+        crops = [to_model_input(face_crop(image, (b[0], b[1], b[2] - b[0], b[3] - b[1]),
+                                          self.margin),
                                 self.classifier.size, self.classifier.channels)
-                 for b in boxes[keep]]
+                 for b in boxes[readable]]
         t2 = time.perf_counter()
         probs = self.classifier.predict(np.stack(crops), tta_flip=self.tta) if crops else []
         t3 = time.perf_counter()
+        by_face = dict(zip(readable, probs, strict=True))
         faces = [Face(box=tuple(float(v) / scale for v in boxes[i]),
                       score=None if scores is None else float(scores[i]),
-                      probabilities=dict(zip(self.labels, p.tolist(), strict=True)))
-                 for i, p in zip(keep, probs, strict=True)]
+                      probabilities={} if i not in by_face else
+                      dict(zip(self.labels, by_face[i].tolist(), strict=True)),
+                      too_small=i not in by_face)
+                 for i in keep]
         h, w = image.shape[:2]
         return FrameResult(source=source, frame=frame, width=round(w / scale),
                            height=round(h / scale), faces=faces, time=time_s,

@@ -17,12 +17,20 @@ import numpy as np  # noqa: E402
 from pipeline.errors import InputError  # noqa: E402
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".jp2",
-                            ".pgm", ".ppm"})
+                            ".pgm", ".ppm", ".gif"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg",
                             ".wmv", ".flv"})
+#: Photo formats OpenCV cannot decode: inside a folder they are reported, never silently skipped.
+UNSUPPORTED_IMAGE_SUFFIXES = frozenset({".heic", ".heif", ".avif", ".jxl", ".svg", ".psd", ".dng",
+                                        ".cr2", ".cr3", ".nef", ".arw", ".raw"})
 #: Photos larger than this on their long side are decoded at 1/2, 1/4 or 1/8 scale, which bounds
 #: memory for huge inputs (a 12000x9000 photo) while keeping faces far above detector size.
 MAX_SIDE = 4096
+#: Only JPEG is decoded at reduced scale (libjpeg scales while decoding); OpenCV decodes every
+#: other format at full size first, 3 bytes a pixel, so those are refused above this many pixels
+#: (100 megapixels: about 300 MB). A 20000x20000 PNG would otherwise take 1.2 GB.
+MAX_DECODED_PIXELS = 100_000_000
+REDUCIBLE_FORMATS = frozenset({"JPEG", "MPO"})  # Pillow's names; MPO is a camera's JPEG
 
 
 @dataclass
@@ -34,34 +42,54 @@ class Frame:
     scale: float = 1.0  # decoded size / original size (huge photos are decoded reduced)
 
 
-def expand_inputs(paths: list[str]) -> Iterator[tuple[str, str]]:
-    """(kind, path) for each input: 'image', 'video', or 'error' with the reason as kind."""
+def _inside(path: Path, folder: Path | None) -> bool:
+    return folder is not None and (path == folder or folder in path.parents)
+
+
+def expand_inputs(paths: list[str], skip: Path | None = None) -> Iterator[tuple[str, str]]:
+    """(kind, path) for each input: 'image', 'video', or 'error:REASON'. Folders are searched
+    recursively, except `skip` (fer-detect's own --out folder, so a rerun never analyses its
+    earlier annotated copies); a file reached twice is analysed once."""
+    skip = skip.resolve() if skip is not None else None
+    seen: set[Path] = set()
+
+    def first_time(path: Path) -> bool:
+        real = path.resolve()
+        if real in seen:
+            return False
+        seen.add(real)
+        return True
+
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file()
-                           and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+                           and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES
+                           | UNSUPPORTED_IMAGE_SUFFIXES and not _inside(p.resolve(), skip))
             if not found:
                 yield "error:folder has no images or videos", raw
-            for p in found:
-                yield ("video" if p.suffix.lower() in VIDEO_SUFFIXES else "image"), str(p)
+            for p in filter(first_time, found):
+                suffix = p.suffix.lower()
+                if suffix in UNSUPPORTED_IMAGE_SUFFIXES:
+                    yield (f"error:{suffix[1:].upper()} photos cannot be decoded here; convert "
+                           "it to JPEG or PNG"), str(p)
+                else:
+                    yield ("video" if suffix in VIDEO_SUFFIXES else "image"), str(p)
         elif not path.exists():
             yield "error:not found", raw
-        elif path.suffix.lower() in VIDEO_SUFFIXES:
-            yield "video", raw
-        else:
-            yield "image", raw
+        elif first_time(path):
+            yield ("video" if path.suffix.lower() in VIDEO_SUFFIXES else "image"), raw
 
 
-def _original_size(path: str) -> tuple[int, int] | None:
-    """Width and height from the file header alone (Pillow reads it lazily)."""
+def _header(path: str) -> tuple[tuple[int, int], str] | None:
+    """(width, height) and Pillow's format name from the file header alone (read lazily)."""
     from PIL import Image
 
     limit = Image.MAX_IMAGE_PIXELS
     try:  # only the header is read, so Pillow's decompression-bomb guard does not apply
         Image.MAX_IMAGE_PIXELS = None
         with Image.open(path) as im:
-            return im.size
+            return im.size, im.format or ""
     except Exception:  # not a format Pillow knows: OpenCV may still decode it
         return None
     finally:
@@ -70,14 +98,10 @@ def _original_size(path: str) -> tuple[int, int] | None:
 
 def read_image(path: str, max_side: int = MAX_SIDE) -> Frame:
     """Decode a photo to BGR uint8: EXIF orientation honoured, alpha dropped, 16-bit and gray
-    converted, huge photos decoded reduced."""
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as e:
-        raise InputError(path, f"cannot read file ({e.strerror})") from e
-    if data.size == 0:
-        raise InputError(path, "empty file")
-    size = _original_size(path)
+    converted, huge photos decoded reduced, and refused when decoding would take more than
+    MAX_DECODED_PIXELS (a format Pillow cannot read the header of is left to OpenCV's own limit)."""
+    header = _header(path)  # before reading: a huge BMP is as large on disk as decoded
+    size = header[0] if header else None
     flag, scale = cv2.IMREAD_COLOR, 1.0
     if size and max(size) > max_side:
         for factor, reduced in ((2, cv2.IMREAD_REDUCED_COLOR_2), (4, cv2.IMREAD_REDUCED_COLOR_4),
@@ -85,6 +109,18 @@ def read_image(path: str, max_side: int = MAX_SIDE) -> Frame:
             flag, scale = reduced, 1.0 / factor
             if max(size) / factor <= max_side:
                 break
+    if header:  # only JPEG is reduced while decoding; OpenCV shrinks the others afterwards
+        (w, h), kind = header
+        if w * h * (scale ** 2 if kind in REDUCIBLE_FORMATS else 1.0) > MAX_DECODED_PIXELS:
+            raise InputError(path, f"{w}x{h} pixels is too large to decode (limit "
+                                   f"{MAX_DECODED_PIXELS // 1_000_000} megapixels; only JPEG is "
+                                   "decoded at reduced scale); downscale it or save it as JPEG")
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as e:
+        raise InputError(path, f"cannot read file ({e.strerror})") from e
+    if data.size == 0:
+        raise InputError(path, "empty file")
     try:
         image = cv2.imdecode(data, flag)
     except cv2.error:
@@ -120,6 +156,17 @@ def read_video(path: str) -> Iterator[Frame]:
     if not cap.isOpened():
         raise InputError(path, "cannot open video (corrupt file or codec not supported)")
     yield from _checked(_frames(cap, path, live=False), InputError(path, "video has no frames"))
+
+
+def probe_video(path: str) -> tuple[float | None, int | None]:
+    """A video's frame rate and the frame count its header declares (None when it gives none),
+    read before decoding so a truncated file can be told from a short one afterwards."""
+    cap = cv2.VideoCapture(path)
+    try:
+        fps, total = cap.get(cv2.CAP_PROP_FPS), cap.get(cv2.CAP_PROP_FRAME_COUNT)
+    finally:
+        cap.release()
+    return (fps if fps and fps > 0 else None), (int(total) if total and total > 0 else None)
 
 
 def open_camera(spec: str) -> Iterator[Frame]:

@@ -14,7 +14,7 @@ from pipeline.records import Face
 class _Track:
     id: int
     box: np.ndarray
-    probs: np.ndarray
+    probs: np.ndarray | None  # None until the face is first large enough to classify
     missed: int = 0
 
 
@@ -41,18 +41,22 @@ class IouTracker:
                 owner[fi] = self.tracks[ti]
         updated: set[int] = set()
         for fi, face in enumerate(faces):
-            probs = np.array([face.probabilities[k] for k in labels])
+            # a face too small to read (--min-face) gets its id, and leaves the average untouched
+            probs = np.array([face.probabilities[k] for k in labels]) if face.probabilities else None
             track = owner.get(fi)
             if track is None:
                 track = _Track(self.next_id, boxes[fi], probs)
                 self.next_id += 1
                 self.tracks.append(track)
             else:
-                track.probs = self.smoothing * track.probs + (1 - self.smoothing) * probs
+                if probs is not None:
+                    track.probs = probs if track.probs is None else \
+                        self.smoothing * track.probs + (1 - self.smoothing) * probs
                 track.box, track.missed = boxes[fi], 0
             updated.add(track.id)
             face.id = track.id
-            face.probabilities = dict(zip(labels, track.probs.tolist(), strict=True))
+            if probs is not None:
+                face.probabilities = dict(zip(labels, track.probs.tolist(), strict=True))
         for track in self.tracks:
             if track.id not in updated:
                 track.missed += 1

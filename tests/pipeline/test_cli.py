@@ -191,7 +191,7 @@ def test_pipeline_config_file_and_unknown_keys(fer_model, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("detecter: haar\n")
     result = run([fixtures.astronaut_path(), "--config", bad])
-    assert result.exit_code == 1 and "unknown setting 'detecter'" in result.output
+    assert result.exit_code == 2 and "unknown setting 'detecter'" in result.output
 
 
 def test_python_api_returns_the_cli_records(fer_model, tmp_path):
