@@ -243,3 +243,19 @@ def test_train_overrides_are_typed():
         "warmup_epochs": 0.5, "mosaic": 0, "optimizer": "SGD", "cos_lr": True}
     with pytest.raises(FdError, match="KEY=VALUE"):
         _overrides(("nonsense",))
+
+
+def test_fd_eval_counts_annotated_images_missing_on_disk(tmp_path):
+    """fd-eval reads a plain WIDER FACE val folder as fd-prep does and says what it skipped."""
+    root = tmp_path / "w"
+    fixtures.widerface_tree(root, "val", [
+        ("7--Cheering/7_a.jpg", ["1", "20 30 60 70 0 0 0 0 0 0"], True),
+        ("7--Cheering/7_b.jpg", ["1", "20 30 60 70 0 0 0 0 0 0"], False),
+        ("0--Parade/0_c.jpg", ["1", "20 30 60 70 0 0 0 0 0 0"], True)], size=(240, 200))
+    result = invoke(eval_cmd, ["--model", "haar", "--data", root, "--json", tmp_path / "e.json",
+                               "--no-progress", "--no-closeups"])
+    assert result.exit_code == 0, result.output
+    assert "1 missing image on disk" in result.output and "1 excluded event" in result.output
+    saved = json.loads((tmp_path / "e.json").read_text())
+    assert saved["images"] == 1
+    assert saved["skipped"]["by_reason"] == {"missing image on disk": 1, "excluded event": 1}
