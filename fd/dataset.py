@@ -244,23 +244,27 @@ def _write_generated(records: list[ImageRecord], spec: GenerateSpec, tmp: Path,
         stats[kind]["images"] += 1
         stats[kind]["faces"] += len(boxes)
 
-    wanted = [r for r in records if any(_fraction_of(r.key, f"{spec.seed}/{k}") < f for k, f in
-                                        (("closeup", spec.closeups), ("small", spec.small_faces),
-                                         ("harden", spec.harden)))]
+    shares = {"closeup": spec.closeups, "small": spec.small_faces, "harden": spec.harden}
+
+    def picked(record: ImageRecord, kind: str) -> bool:
+        """Whether this image gets a `kind` copy: a stable draw per image, kind and seed."""
+        return _fraction_of(record.key, f"{spec.seed}/{kind}") < shares[kind]
+
+    wanted = [r for r in records if any(picked(r, kind) for kind in shares)]
     for record in tqdm(wanted, desc="fd-prep generate", unit="img", disable=not progress,
                        dynamic_ncols=True):
         image = cv2.imread(str(record.path))
         if image is None:
             continue
-        if _fraction_of(record.key, f"{spec.seed}/closeup") < spec.closeups:
+        if picked(record, "closeup"):
             made = gen.closeup(image, record.boxes, gen.rng_for(record.key, "closeup", spec.seed))
             if made is not None:
                 save("closeup", record, made[0], made[1])
-        if _fraction_of(record.key, f"{spec.seed}/small") < spec.small_faces and donors:
+        if picked(record, "small") and donors:
             pasted, boxes = gen.paste_small_faces(image, record.boxes, donors,
                                                   gen.rng_for(record.key, "small", spec.seed))
             save("small_faces", record, pasted, boxes)
-        if transform is not None and _fraction_of(record.key, f"{spec.seed}/harden") < spec.harden:
+        if picked(record, "harden"):
             save("harden", record, gen.harden(image, transform,
                                               gen.rng_for(record.key, "harden", spec.seed)),
                  record.boxes)

@@ -112,23 +112,9 @@ def closeup_items(items: list[GroundTruth], per_image: int = 4, seed: int = 0
                            face_index=int(i), max_side=10**6)
             if made is None:
                 continue
-            crop, kept, _ = made
-            target = _target_index(boxes[i], kept, image, crop)
-            if target is None:
-                continue
+            crop, kept, target = made
             yield GroundTruth(item.path, np.array(kept, np.float64).reshape(-1, 4), item.event,
                               crop), target
-
-
-def _target_index(face, kept, image, crop) -> int | None:
-    """Which of the crop's boxes is the face the crop was made for (the largest same-size one)."""
-    fw, fh = face[2] - face[0], face[3] - face[1]
-    best, err = None, 0.02
-    for j, b in enumerate(kept):
-        e = abs((b[2] - b[0]) - fw) / fw + abs((b[3] - b[1]) - fh) / fh
-        if e <= err:
-            best, err = j, e
-    return best
 
 
 def closeup_check(detector, items: list[GroundTruth], conf: float, per_image: int = 4,

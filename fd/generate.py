@@ -79,7 +79,8 @@ def closeup_window(face: Box, width: int, height: int, rng: np.random.Generator,
 def closeup(image: np.ndarray, boxes: list[Box], rng: np.random.Generator,
             face_index: int | None = None, max_side: int = 640
             ) -> tuple[np.ndarray, list[Box], int] | None:
-    """One zoomed crop around a large face; None when the image has no face big enough."""
+    """One zoomed crop around a large face: (crop, its boxes, the index among those boxes of the
+    face it was made for); None when the image has no face big enough."""
     h, w = image.shape[:2]
     large = [i for i, b in enumerate(boxes) if max(b[2] - b[0], b[3] - b[1]) >= CLOSEUP_MIN_FACE]
     if face_index is None:
@@ -92,12 +93,15 @@ def closeup(image: np.ndarray, boxes: list[Box], rng: np.random.Generator,
     x0, y0, x1, y1 = window
     crop = image[y0:y1, x0:x1]
     kept = crop_boxes(boxes, window)
+    # the chosen face lies whole inside the window, so it is kept; the faces kept before it give
+    # its place among the crop's boxes
+    target = len(crop_boxes(boxes[:face_index], window))
     scale = min(1.0, max_side / max(crop.shape[:2]))
     if scale < 1.0:
         crop = cv2.resize(crop, (round(crop.shape[1] * scale), round(crop.shape[0] * scale)),
                           interpolation=cv2.INTER_AREA)
         kept = [tuple(v * scale for v in b) for b in kept]
-    return crop, kept, face_index
+    return crop, kept, target
 
 
 @dataclass

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -226,3 +230,24 @@ def lfpw_tree(root: Path, count: int = 3) -> Path:
             pts += [(60.0, 80.0), (140.0, 170.0)]  # pin the extent: x 60-140, y 80-170
             stem.with_suffix(".pts").write_text(pts_text(pts))
     return root
+
+
+def signal_when_marked(script: str, args: list[str], mark: Path, sig: int, env: dict[str, str],
+                       cwd: Path, start_timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run `python -c script args` and send `sig` once the script has created `mark` (it is
+    halfway through its work); return what it printed and its exit status."""
+    proc = subprocess.Popen([sys.executable, "-c", script, *map(str, args)], cwd=cwd,
+                            env={**os.environ, "FER_TEST_MARK": str(mark), **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + start_timeout
+        while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert mark.exists(), proc.communicate(timeout=10)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)

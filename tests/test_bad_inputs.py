@@ -15,14 +15,10 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import re
 import shutil
 import signal
 import struct
-import subprocess
-import sys
-import time
 import tracemalloc
 import zlib
 from collections.abc import Callable
@@ -678,21 +674,9 @@ def test_a_signal_halfway_through_fd_prep_leaves_the_previous_output_or_none(tmp
         assert first.exit_code == 0, first.output
     before = _snapshot(out) if earlier else None
 
-    mark = tmp_path / "started"
-    proc = subprocess.Popen([sys.executable, "-c", SLOW_FD_PREP, *args], cwd=ROOT,
-                            env={**os.environ, "FER_TEST_MARK": str(mark)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert mark.exists(), proc.communicate(timeout=10)
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    proc = fixtures.signal_when_marked(SLOW_FD_PREP, args, tmp_path / "started", sig, {}, ROOT,
+                                       start_timeout=120)
+    err = proc.stderr
     assert proc.returncode in (130, -sig, 128 + sig), err  # stopped, not finished
     if earlier:
         assert _snapshot(out) == before  # the previous output, whole

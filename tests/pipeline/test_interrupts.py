@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -55,23 +52,8 @@ main(sys.argv[1:])
 
 def run_until(tmp_path: Path, args: list, sig: int) -> subprocess.CompletedProcess:
     """Start fer-detect, send `sig` once it has analysed a few frames, and wait for it."""
-    mark = tmp_path / "started"
-    env = {**os.environ, "FER_TEST_MARK": str(mark),
-           "FER_TEST_IMAGE": str(fixtures.astronaut_path())}
-    proc = subprocess.Popen([sys.executable, "-c", SLOW_SOURCES, *map(str, args)], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert mark.exists(), proc.communicate(timeout=10)
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return fixtures.signal_when_marked(SLOW_SOURCES, args, tmp_path / "started", sig,
+                                       {"FER_TEST_IMAGE": str(fixtures.astronaut_path())}, ROOT)
 
 
 @pytest.mark.parametrize("source,sig,code", [("camera", signal.SIGINT, 130),
