@@ -20,6 +20,11 @@ class InputError(PipelineError):
         self.source, self.reason = source, reason
 
 
+class ImageTooLarge(InputError):
+    """An image whose decoding would take more memory than allowed (a decompression bomb, or just
+    a huge scan): refused from its header, before a byte of it is decoded."""
+
+
 class PartlyRead(InputError):
     """An input that ended early (a truncated video): what could be read was analysed and written,
     and it still counts as failed, so the exit status says so."""

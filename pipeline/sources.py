@@ -3,18 +3,20 @@ unusable is turned into an `InputError` naming it here, so the loop never sees a
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # no V4L2 warnings for a missing camera
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from pipeline.errors import InputError  # noqa: E402
+from pipeline.errors import ImageTooLarge, InputError  # noqa: E402
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".jp2",
                             ".pgm", ".ppm", ".gif"})
@@ -81,14 +83,15 @@ def expand_inputs(paths: list[str], skip: Path | None = None) -> Iterator[tuple[
             yield ("video" if path.suffix.lower() in VIDEO_SUFFIXES else "image"), raw
 
 
-def _header(path: str) -> tuple[tuple[int, int], str] | None:
-    """(width, height) and Pillow's format name from the file header alone (read lazily)."""
+def _header(file: str | IO[bytes]) -> tuple[tuple[int, int], str] | None:
+    """(width, height) and Pillow's format name from the header alone (a path or an open
+    binary file; read lazily)."""
     from PIL import Image
 
     limit = Image.MAX_IMAGE_PIXELS
     try:  # only the header is read, so Pillow's decompression-bomb guard does not apply
         Image.MAX_IMAGE_PIXELS = None
-        with Image.open(path) as im:
+        with Image.open(file) as im:
             return im.size, im.format or ""
     except Exception:  # not a format Pillow knows: OpenCV may still decode it
         return None
@@ -96,40 +99,66 @@ def _header(path: str) -> tuple[tuple[int, int], str] | None:
         Image.MAX_IMAGE_PIXELS = limit
 
 
-def read_image(path: str, max_side: int = MAX_SIDE) -> Frame:
-    """Decode a photo to BGR uint8: EXIF orientation honoured, alpha dropped, 16-bit and gray
-    converted, huge photos decoded reduced, and refused when decoding would take more than
-    MAX_DECODED_PIXELS (a format Pillow cannot read the header of is left to OpenCV's own limit)."""
-    header = _header(path)  # before reading: a huge BMP is as large on disk as decoded
-    size = header[0] if header else None
+def _decode_plan(header: tuple[tuple[int, int], str] | None, source: str, max_side: int,
+                 max_pixels: int) -> tuple[int, float]:
+    """The OpenCV flag and scale to decode at: huge photos reduced (JPEG while decoding), and
+    `ImageTooLarge` when decoding would still take more than `max_pixels`."""
     flag, scale = cv2.IMREAD_COLOR, 1.0
-    if size and max(size) > max_side:
+    if header is None:
+        return flag, scale
+    (w, h), kind = header
+    if max(w, h) > max_side:
         for factor, reduced in ((2, cv2.IMREAD_REDUCED_COLOR_2), (4, cv2.IMREAD_REDUCED_COLOR_4),
                                 (8, cv2.IMREAD_REDUCED_COLOR_8)):
             flag, scale = reduced, 1.0 / factor
-            if max(size) / factor <= max_side:
+            if max(w, h) / factor <= max_side:
                 break
-    if header:  # only JPEG is reduced while decoding; OpenCV shrinks the others afterwards
-        (w, h), kind = header
-        if w * h * (scale ** 2 if kind in REDUCIBLE_FORMATS else 1.0) > MAX_DECODED_PIXELS:
-            raise InputError(path, f"{w}x{h} pixels is too large to decode (limit "
-                                   f"{MAX_DECODED_PIXELS // 1_000_000} megapixels; only JPEG is "
-                                   "decoded at reduced scale); downscale it or save it as JPEG")
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as e:
-        raise InputError(path, f"cannot read file ({e.strerror})") from e
+    # only JPEG is reduced while decoding; OpenCV shrinks the others afterwards
+    if w * h * (scale ** 2 if kind in REDUCIBLE_FORMATS else 1.0) > max_pixels:
+        raise ImageTooLarge(source, f"{w}x{h} pixels is too large to decode (limit "
+                                    f"{max_pixels / 1_000_000:g} megapixels; only JPEG is decoded "
+                                    "at reduced scale); downscale it or save it as JPEG")
+    return flag, scale
+
+
+def _decode(data: np.ndarray, source: str, flag: int, scale: float,
+            header: tuple[tuple[int, int], str] | None) -> Frame:
     if data.size == 0:
-        raise InputError(path, "empty file")
+        raise InputError(source, "empty file")
     try:
         image = cv2.imdecode(data, flag)
     except cv2.error:
         image = None
     if image is None or image.size == 0:
-        raise InputError(path, "not a readable image (corrupt, truncated or unsupported format)")
-    if size and flag != cv2.IMREAD_COLOR:  # the true ratio (odd sizes round; EXIF may rotate)
-        scale = max(image.shape[:2]) / max(size)
-    return Frame(image=image, source=path, scale=scale)
+        raise InputError(source, "not a readable image (corrupt, truncated or unsupported format)")
+    if header and flag != cv2.IMREAD_COLOR:  # the true ratio (odd sizes round; EXIF may rotate)
+        scale = max(image.shape[:2]) / max(header[0])
+    return Frame(image=image, source=source, scale=scale)
+
+
+def read_image(path: str, max_side: int = MAX_SIDE) -> Frame:
+    """Decode a photo to BGR uint8: EXIF orientation honoured, alpha dropped, 16-bit and gray
+    converted, huge photos decoded reduced, and refused when decoding would take more than
+    MAX_DECODED_PIXELS (a format Pillow cannot read the header of is left to OpenCV's own limit)."""
+    header = _header(path)  # before reading: a huge BMP is as large on disk as decoded
+    flag, scale = _decode_plan(header, path, max_side, MAX_DECODED_PIXELS)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as e:
+        raise InputError(path, f"cannot read file ({e.strerror})") from e
+    return _decode(data, path, flag, scale, header)
+
+
+def decode_image(data: bytes, source: str, max_side: int = MAX_SIDE,
+                 max_pixels: int = MAX_DECODED_PIXELS, require_header: bool = False) -> Frame:
+    """`read_image` for bytes already in memory (an upload), with the same decoding rules.
+    `require_header` refuses formats Pillow cannot size up front, so no decode is ever left to
+    OpenCV's own (gigapixel) limit: a server takes that, the CLI does not."""
+    header = _header(io.BytesIO(data)) if data else None
+    if header is None and data and require_header:
+        raise InputError(source, "not a readable image (corrupt, truncated or unsupported format)")
+    flag, scale = _decode_plan(header, source, max_side, max_pixels)
+    return _decode(np.frombuffer(data, np.uint8), source, flag, scale, header)
 
 
 def _frames(cap: cv2.VideoCapture, source: str, live: bool) -> Iterator[Frame]:
