@@ -51,6 +51,8 @@ IMAGE_TYPES = ("image/", "application/octet-stream")
 HOW_TO_SEND = ("send the image as a multipart file field (curl -F file=@photo.jpg) or as the raw "
                "body with its type (curl --data-binary @photo.jpg -H 'Content-Type: image/jpeg')")
 JPEG_QUALITY = 90
+DETECTOR_KINDS = {"YoloOnnxDetector": "yolo", "YoloTorchDetector": "yolo", "HaarDetector": "haar",
+                  "WholeImage": "whole"}
 
 
 class ApiError(Exception):
@@ -286,7 +288,7 @@ def create_app(pipe: FacePipeline, settings: ServeSettings | None = None,
         face_model = cfg.fd_model or (default_face_model() if cfg.detector in ("auto", "yolo")
                                       else None)
         return {
-            "detector": {"kind": type(detector).__name__,
+            "detector": {"kind": DETECTOR_KINDS.get(type(detector).__name__, type(detector).__name__),
                          "model": PurePosixPath(str(face_model)).name if hasattr(
                              detector, "imgsz") and face_model else None,
                          **{k: getattr(detector, k, None) for k in ("imgsz", "conf", "iou",
