@@ -76,6 +76,7 @@ def serve(host: str, port: int, workers: int, cfg, pipe, settings: ServeSettings
               help="processes, each with its own copy of the models")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="YAML with pipeline settings, as fer-detect's (flags override it)")
+@click.option("--whole-image", is_flag=True, help="each image is already one face crop: classify only")
 @click.option("--detector", type=click.Choice(["auto", "yolo", "haar"]),
               help="face detector [auto: YOLO when a face model is installed or given, else Haar]")
 @click.option("--fd-model", type=click.Path(dir_okay=False), help="face model (.onnx or .pt)")
@@ -97,8 +98,8 @@ def serve(host: str, port: int, workers: int, cfg, pipe, settings: ServeSettings
 @click.option("--cors-origin", "cors_origins", multiple=True,
               help="let pages from this origin call the API (repeat for more); CORS is off without")
 @click.option("--quiet", is_flag=True, help="no access log, warnings only")
-def main(host, port, workers, config_path, detector, fd_model, fer_model, imgsz, conf, iou, max_det,
-         margin, min_face, tta, max_mb, max_megapixels, max_batch, cors_origins, quiet):
+def main(host, port, workers, config_path, whole_image, detector, fd_model, fer_model, imgsz, conf, iou,
+         max_det, margin, min_face, tta, max_mb, max_megapixels, max_batch, cors_origins, quiet):
     """Serve face and expression analysis over HTTP, with a page for photos and the webcam.
 
     \b
@@ -115,16 +116,15 @@ def main(host, port, workers, config_path, detector, fd_model, fer_model, imgsz,
     settings = ServeSettings(max_bytes=round(max_mb * MB), max_pixels=round(max_megapixels * MB),
                              max_batch=max_batch, cors_origins=tuple(cors_origins))
     cfg, pipe = load(config_path, {
-        "detector": detector, "fd_model": fd_model, "fer_model": fer_model, "imgsz": imgsz,
-        "conf": conf, "iou": iou, "max_det": max_det, "margin": margin, "min_face": min_face,
-        "tta": tta})
+        "detector": "whole" if whole_image else detector, "fd_model": fd_model,
+        "fer_model": fer_model, "imgsz": imgsz, "conf": conf, "iou": iou, "max_det": max_det,
+        "margin": margin, "min_face": min_face, "tta": tta})
     if not _loopback(host):
         click.echo(f"fer-serve: listening on {host}: anyone who can reach this machine can send "
                    "it images", err=True)
     click.echo(f"fer-serve: http://{host}:{port}/ (API at /docs); Ctrl-C stops", err=True)
     if workers > 1:
-        del pipe  # each worker loads its own
-        pipe = None
+        pipe = None  # loaded only to refuse a bad model here; each worker loads its own
     serve(host, port, workers, cfg, pipe, settings, quiet)
 
 

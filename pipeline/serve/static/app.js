@@ -95,18 +95,23 @@ function fillTable(record) {
   record.faces.forEach((face, i) => {
     const row = document.createElement("tr");
     row.dataset.emotion = face.emotion || "";
-    const swatch = `<span class="swatch" style="background:${info.colours[face.emotion] || "#fff"}"></span>`;
     const cells = [
       String(i + 1),
-      face.too_small ? "too small to read" : swatch + face.emotion,
+      face.too_small ? "too small to read" : face.emotion,
       face.too_small ? "" : face.probabilities[face.emotion].toFixed(3),
       face.score === null ? "" : face.score.toFixed(3),
       face.box.map((v) => Math.round(v)).join(", "),
     ];
-    for (const html of cells) {
+    for (const text of cells) {
       const cell = document.createElement("td");
-      cell.innerHTML = html;
+      cell.textContent = text;
       row.appendChild(cell);
+    }
+    if (!face.too_small) {  // the emotion's colour, as on the boxes
+      const swatch = document.createElement("span");
+      swatch.className = "swatch";
+      swatch.style.background = info.colours[face.emotion] || "#ffffff";
+      row.children[1].prepend(swatch);
     }
     body.appendChild(row);
   });
