@@ -40,6 +40,15 @@ def test_bad_options_are_one_line(args, says, code):
     assert len(lines) == 1 and lines[0].startswith("Error:") and says in lines[0], result.output
 
 
+def test_without_the_serve_extra_it_says_which_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if never installed
+    result = CliRunner().invoke(main, [])
+    assert result.exit_code == 1
+    assert result.output.strip() == ("Error: fer-serve needs the Python package 'uvicorn', which "
+                                     "only the serve extra installs: pip install "
+                                     "'fer-detect[serve]'")
+
+
 def test_a_bad_config_file_is_refused(tmp_path):
     config = tmp_path / "serve.yaml"
     config.write_text("conff: 0.5\n")
