@@ -104,6 +104,10 @@ def test_the_record_is_fer_detects_own(client, astronaut, tmp_path, monkeypatch)
     body = raw(client, astronaut)
     assert body.status_code == 200 and body.json() == {**expected, "source": "upload"}
     assert "detect;dur=" in body.headers["server-timing"]
+    # the OpenAPI page documents exactly these fields
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert set(schemas["PhotoRecord"]["properties"]) == set(expected)
+    assert set(schemas["FaceRecord"]["properties"]) == set(expected["faces"][0])
 
 
 def test_options_per_request(client, astronaut):
