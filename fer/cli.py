@@ -129,25 +129,30 @@ def train_cmd(data, val, out, config_path, epochs, batch_size, input_size, chann
 
 
 def _check_eval_outputs(model_path: str, data: str, json_path: str | None,
-                        confusion: str | None) -> None:
-    """Before any work: no report may replace the model, its labels.json or the data, and the
-    confusion plot's suffix must be a format matplotlib writes (else it fails after evaluating)."""
+                        plots: dict[str, str | None]) -> None:
+    """Before any work: no report may replace the model, its labels.json, the data or another
+    report, and a plot's suffix must be a format matplotlib writes (else it fails after
+    evaluating)."""
     model = Path(model_path).resolve()
     taken = {model: "--model", model.with_name("labels.json"): "the model's labels.json",
              Path(data.split("#")[0]).resolve(): "--data"}
-    for option, target in (("--json", json_path), ("--confusion", confusion)):
-        if target and Path(target).resolve() in taken:
-            raise OptionError(f"{option} {target} is {taken[Path(target).resolve()]}; choose "
-                              "another file")
-    if json_path and confusion and Path(json_path).resolve() == Path(confusion).resolve():
-        raise OptionError("--json and --confusion name the same file")
-    if confusion:
-        from matplotlib.figure import Figure
+    for option, target in (("--json", json_path), *plots.items()):
+        if not target:
+            continue
+        resolved = Path(target).resolve()
+        if resolved in taken:
+            raise OptionError(f"{option} {target} is {taken[resolved]}; choose another file")
+        taken[resolved] = option
+    formats = None
+    for option, target in plots.items():
+        if target:
+            if formats is None:
+                from matplotlib.figure import Figure
 
-        formats = Figure().canvas.get_supported_filetypes()
-        if Path(confusion).suffix.lower().lstrip(".") not in formats:
-            raise OptionError(f"--confusion {confusion}: use one of the suffixes "
-                              f"{', '.join('.' + f for f in sorted(formats))}")
+                formats = Figure().canvas.get_supported_filetypes()
+            if Path(target).suffix.lower().lstrip(".") not in formats:
+                raise OptionError(f"{option} {target}: use one of the suffixes "
+                                  f"{', '.join('.' + f for f in sorted(formats))}")
 
 
 @click.command(**COMMAND)
@@ -160,21 +165,32 @@ def _check_eval_outputs(model_path: str, data: str, json_path: str | None,
 @click.option("--numeric-labels", type=NUMERIC, help="label order of numbered class folders")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="cache root [~/.cache/fer]")
 @click.option("--confusion", type=click.Path(dir_okay=False), help="also save a confusion PNG")
+@click.option("--reliability", type=click.Path(dir_okay=False),
+              help="also save reliability diagrams (PNG): uncalibrated beside calibrated")
+@click.option("--calibrate", is_flag=True,
+              help="fit the temperature on this data (use validation data, never the test set) "
+                   "and store it in the labels.json beside --model; the weights are not touched")
 @user_errors(FerError)
-def eval_cmd(model_path, data, json_path, tta, numeric_labels, cache_dir, confusion):
-    """Accuracy, macro-F1 and per-class figures of a model on any readable dataset."""
-    from fer.evaluate import evaluate, format_table, write_json
+def eval_cmd(model_path, data, json_path, tta, numeric_labels, cache_dir, confusion, reliability,
+             calibrate):
+    """Accuracy, macro-F1, per-class figures and calibration (ECE) of a model on any readable
+    dataset; --calibrate fits and stores the temperature that makes its probabilities honest."""
+    from fer.evaluate import evaluate, format_table, store_calibration, write_json
     from fer.predict import load_classifier
     from fer.prepare import prepare
     from fer.readers import read_dataset
 
-    _check_eval_outputs(model_path, data, json_path, confusion)
+    _check_eval_outputs(model_path, data, json_path,
+                        {"--confusion": confusion, "--reliability": reliability})
     classifier = load_classifier(model_path)
     ds = read_dataset(data, "val", "contempt" in classifier.labels, numeric_labels)
     cache = prepare(ds, classifier.labels, classifier.size, classifier.channels,
                     _cache(cache_dir))
-    result = evaluate(classifier, cache, tta)
+    result = evaluate(classifier, cache, tta, fit_calibration=calibrate)
     click.echo(format_table(result))
+    if calibrate:
+        click.echo(f"stored temperature {result['calibration']['temperature']:.4f} in "
+                   f"{store_calibration(classifier, result)}")
     if cache.skips.total:
         click.echo(cache.skips.summary())
     target = Path(json_path) if json_path else Path(f"fer_eval_{Path(model_path).stem}.json")
@@ -183,4 +199,23 @@ def eval_cmd(model_path, data, json_path, tta, numeric_labels, cache_dir, confus
         from fer.plots import plot_confusion
 
         plot_confusion(result["confusion_matrix"], result["labels"], Path(confusion))
+    if reliability:
+        _plot_reliability(result, Path(reliability))
     click.echo(f"wrote {target}")
+
+
+def _plot_reliability(result: dict, path: Path) -> None:
+    import numpy as np
+
+    from fer.plots import plot_reliability
+
+    c = result["calibration"]
+
+    def arrays(bins: dict) -> dict:
+        return {k: np.array([np.nan if v is None else v for v in vals], float) if k != "count"
+                else np.array(vals, int) for k, vals in bins.items()}
+
+    plot_reliability([("uncalibrated (T = 1)", arrays(c["reliability_uncalibrated"]),
+                       c["ece_uncalibrated"]),
+                      (f"temperature-scaled (T = {c['temperature']:.3f})", arrays(c["reliability"]),
+                       c["ece"])], path)
