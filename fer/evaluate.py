@@ -117,13 +117,16 @@ def store_calibration(classifier: Classifier, result: dict[str, Any]) -> Path:
     model's weights file is left untouched. Returns the file written."""
     target = classifier.path.with_name(LABELS_FILE)
     meta = dict(classifier.meta)
-    if target.is_file():
+    if target.exists():
         try:
             local = read_metadata_file(target)
-        except FerError:
-            local = None
-        if local is not None and same_model(local, meta):
-            meta = local  # keep what only the file holds (validation figures and the like)
+        except FerError as e:
+            raise FerError(f"{target} is not this model's metadata ({e}); not replacing it: put "
+                           f"{classifier.path.name} in a folder of its own to calibrate it") from e
+        if not same_model(local, meta):
+            raise FerError(f"{target} describes another model (labels or input differ); not "
+                           f"replacing it: put {classifier.path.name} in a folder of its own")
+        meta = local  # keep what only the file holds (validation figures and the like)
     c = result["calibration"]
     meta["calibration"] = {
         "temperature": c["temperature"],

@@ -166,3 +166,16 @@ def test_fer_eval_refuses_a_reliability_plot_over_the_labels_json(tmp_path):
                                            "--reliability", str(tmp_path / LABELS_FILE)])
     assert result.exit_code == 2 and "labels.json" in result.output
     assert not (tmp_path / LABELS_FILE).exists()
+
+
+def test_calibrate_never_replaces_another_models_labels_json(tmp_path):
+    model = linear_onnx(tmp_path / "m.onnx", make_metadata(LABELS, 48, 1, tta_flip=True))
+    other = make_metadata(LABELS[:5], 48, 1, True)
+    write_metadata_file(other, tmp_path / LABELS_FILE)
+    before = (tmp_path / LABELS_FILE).read_text()
+    data = fixtures.class_folders(tmp_path / "val", LABELS, per_class=1)
+    result = CliRunner().invoke(eval_cmd, ["--model", str(model), "--data", str(data), "--calibrate",
+                                           "--cache-dir", str(tmp_path / "cache"),
+                                           "--json", str(tmp_path / "e.json")])
+    assert result.exit_code == 1 and "describes another model" in result.output
+    assert (tmp_path / LABELS_FILE).read_text() == before
