@@ -72,9 +72,12 @@ def prep_cmd(data, role, input_size, channels, contempt, numeric_labels, cache_d
 
 
 @click.command(**COMMAND)
-@click.option("--data", help=DATA_HELP + " Required unless --resume.")
-@click.option("--val", help="validation dataset (same forms as --data; default split: val). "
-              "Without it a stratified split of --data is held out.")
+@click.option("--data", multiple=True, help=DATA_HELP + " Repeat it to train on several datasets "
+              "as one. Required unless --resume.")
+@click.option("--val", multiple=True, help="validation dataset (same forms as --data; default "
+              "split: val; repeatable). Without it a stratified split of --data is held out.")
+@click.option("--classes", help="train on these classes only, comma-separated (e.g. "
+              "angry,happy,sad,surprise,neutral); faces of the others are left out and counted")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="run folder for the model, metrics and plots")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
@@ -96,12 +99,18 @@ def prep_cmd(data, role, input_size, channels, contempt, numeric_labels, cache_d
 @click.option("--no-progress", is_flag=True, help="one line per epoch instead of progress bars")
 @click.option("--print-config", is_flag=True, help="print the effective settings and exit")
 @user_errors(FerError)
-def train_cmd(data, val, out, config_path, epochs, batch_size, input_size, channels,
+def train_cmd(data, val, classes, out, config_path, epochs, batch_size, input_size, channels,
               attention_heads, max_per_class, contempt, numeric_labels, cache_dir, rebuild_cache,
               resume, init, no_progress, print_config):
     """Train the FERNet-style expression classifier."""
     from fer.config import load_config
+    from fer.labels import class_subset
 
+    if classes is not None:  # a bad list is a bad option: refused (exit 2) before anything else
+        try:
+            class_subset(classes, contempt)
+        except FerError as e:
+            raise OptionError(str(e)) from e
     overrides: dict = {"train": {}, "model": {}}
     for section, key, value in (("train", "epochs", epochs), ("train", "batch_size", batch_size),
                                 ("model", "input_size", input_size),
@@ -117,9 +126,9 @@ def train_cmd(data, val, out, config_path, epochs, batch_size, input_size, chann
         raise FerError("--data is required (or --resume to continue a run)")
     from fer.train import train
 
-    metrics = train(data, Path(out), val, cfg, resume, _cache(cache_dir), max_per_class,
-                    numeric_labels, contempt, rebuild_cache, progress=not no_progress,
-                    init=Path(init) if init else None)
+    metrics = train(list(data), Path(out), list(val), cfg, resume, _cache(cache_dir),
+                    max_per_class, numeric_labels, contempt, rebuild_cache,
+                    progress=not no_progress, init=Path(init) if init else None, classes=classes)
     if not metrics.get("finished", True):
         return
     click.echo(f"validation accuracy {metrics['val_accuracy'] * 100:.2f}% "
@@ -129,25 +138,30 @@ def train_cmd(data, val, out, config_path, epochs, batch_size, input_size, chann
 
 
 def _check_eval_outputs(model_path: str, data: str, json_path: str | None,
-                        confusion: str | None) -> None:
-    """Before any work: no report may replace the model, its labels.json or the data, and the
-    confusion plot's suffix must be a format matplotlib writes (else it fails after evaluating)."""
+                        plots: dict[str, str | None]) -> None:
+    """Before any work: no report may replace the model, its labels.json, the data or another
+    report, and a plot's suffix must be a format matplotlib writes (else it fails after
+    evaluating)."""
     model = Path(model_path).resolve()
     taken = {model: "--model", model.with_name("labels.json"): "the model's labels.json",
              Path(data.split("#")[0]).resolve(): "--data"}
-    for option, target in (("--json", json_path), ("--confusion", confusion)):
-        if target and Path(target).resolve() in taken:
-            raise OptionError(f"{option} {target} is {taken[Path(target).resolve()]}; choose "
-                              "another file")
-    if json_path and confusion and Path(json_path).resolve() == Path(confusion).resolve():
-        raise OptionError("--json and --confusion name the same file")
-    if confusion:
-        from matplotlib.figure import Figure
+    for option, target in (("--json", json_path), *plots.items()):
+        if not target:
+            continue
+        resolved = Path(target).resolve()
+        if resolved in taken:
+            raise OptionError(f"{option} {target} is {taken[resolved]}; choose another file")
+        taken[resolved] = option
+    formats = None
+    for option, target in plots.items():
+        if target:
+            if formats is None:
+                from matplotlib.figure import Figure
 
-        formats = Figure().canvas.get_supported_filetypes()
-        if Path(confusion).suffix.lower().lstrip(".") not in formats:
-            raise OptionError(f"--confusion {confusion}: use one of the suffixes "
-                              f"{', '.join('.' + f for f in sorted(formats))}")
+                formats = Figure().canvas.get_supported_filetypes()
+            if Path(target).suffix.lower().lstrip(".") not in formats:
+                raise OptionError(f"{option} {target}: use one of the suffixes "
+                                  f"{', '.join('.' + f for f in sorted(formats))}")
 
 
 @click.command(**COMMAND)
@@ -160,21 +174,40 @@ def _check_eval_outputs(model_path: str, data: str, json_path: str | None,
 @click.option("--numeric-labels", type=NUMERIC, help="label order of numbered class folders")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="cache root [~/.cache/fer]")
 @click.option("--confusion", type=click.Path(dir_okay=False), help="also save a confusion PNG")
+@click.option("--reliability", type=click.Path(dir_okay=False),
+              help="also save reliability diagrams (PNG): uncalibrated beside calibrated")
+@click.option("--calibrate", is_flag=True,
+              help="fit the temperature on this data (use validation data, never the test set) "
+                   "and store it in the labels.json beside --model; the weights are not touched")
 @user_errors(FerError)
-def eval_cmd(model_path, data, json_path, tta, numeric_labels, cache_dir, confusion):
-    """Accuracy, macro-F1 and per-class figures of a model on any readable dataset."""
-    from fer.evaluate import evaluate, format_table, write_json
+def eval_cmd(model_path, data, json_path, tta, numeric_labels, cache_dir, confusion, reliability,
+             calibrate):
+    """Accuracy, macro-F1, per-class figures and calibration (ECE) of a model on any readable
+    dataset; --calibrate fits and stores the temperature that makes its probabilities honest."""
+    from fer.evaluate import evaluate, format_table, store_calibration, write_json
+    from fer.labels import label_set
     from fer.predict import load_classifier
-    from fer.prepare import prepare
+    from fer.prepare import prepare, restrict_classes
     from fer.readers import read_dataset
 
-    _check_eval_outputs(model_path, data, json_path, confusion)
+    _check_eval_outputs(model_path, data, json_path,
+                        {"--confusion": confusion, "--reliability": reliability})
     classifier = load_classifier(model_path)
     ds = read_dataset(data, "val", "contempt" in classifier.labels, numeric_labels)
-    cache = prepare(ds, classifier.labels, classifier.size, classifier.channels,
-                    _cache(cache_dir))
-    result = evaluate(classifier, cache, tta)
+    full = label_set("contempt" in classifier.labels)
+    # a subset model (fer-train --classes) is measured on its classes; the data's other faces
+    # are left out and counted, and the cache is the full dataset's, shared with other models
+    labels = full if set(classifier.labels) <= set(full) else classifier.labels
+    cache = restrict_classes(prepare(ds, labels, classifier.size, classifier.channels,
+                                     _cache(cache_dir)), classifier.labels)
+    if len(cache) == 0:
+        raise FerError(f"{data}: none of its faces is of the model's classes "
+                       f"{', '.join(classifier.labels)}")
+    result = evaluate(classifier, cache, tta, fit_calibration=calibrate)
     click.echo(format_table(result))
+    if calibrate:
+        click.echo(f"stored temperature {result['calibration']['temperature']:.4f} in "
+                   f"{store_calibration(classifier, result)}")
     if cache.skips.total:
         click.echo(cache.skips.summary())
     target = Path(json_path) if json_path else Path(f"fer_eval_{Path(model_path).stem}.json")
@@ -183,4 +216,23 @@ def eval_cmd(model_path, data, json_path, tta, numeric_labels, cache_dir, confus
         from fer.plots import plot_confusion
 
         plot_confusion(result["confusion_matrix"], result["labels"], Path(confusion))
+    if reliability:
+        _plot_reliability(result, Path(reliability))
     click.echo(f"wrote {target}")
+
+
+def _plot_reliability(result: dict, path: Path) -> None:
+    import numpy as np
+
+    from fer.plots import plot_reliability
+
+    c = result["calibration"]
+
+    def arrays(bins: dict) -> dict:
+        return {k: np.array([np.nan if v is None else v for v in vals], float) if k != "count"
+                else np.array(vals, int) for k, vals in bins.items()}
+
+    plot_reliability([("uncalibrated (T = 1)", arrays(c["reliability_uncalibrated"]),
+                       c["ece_uncalibrated"]),
+                      (f"temperature-scaled (T = {c['temperature']:.3f})", arrays(c["reliability"]),
+                       c["ece"])], path)

@@ -1,4 +1,5 @@
-"""Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix of a FER model."""
+"""Accuracy, macro-F1, per-class precision/recall/F1, the confusion matrix and the calibration
+(ECE, NLL, reliability bins; optionally a temperature fitted here) of a FER model."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
+from fer.calibrate import (
+    apply_temperature,
+    calibration_report,
+    fit_temperature,
+    logits_from_probs,
+    reliability_bins,
+)
 from fer.errors import FerError
+from fer.metadata import LABELS_FILE, read_metadata_file, same_model, write_metadata_file
 from fer.predict import Classifier
 from fer.prepare import FaceCache
 
@@ -39,12 +48,28 @@ def align_targets(cache: FaceCache, model_labels: tuple[str, ...]) -> np.ndarray
     return remap[cache.targets]
 
 
-def evaluate(classifier: Classifier, cache: FaceCache, tta_flip: bool | None = None
-             ) -> dict[str, Any]:
+def _bins_json(probs: np.ndarray, targets: np.ndarray) -> dict[str, list]:
+    bins = reliability_bins(probs, targets)
+    return {k: [None if np.isnan(v) else float(v) for v in bins[k]] if k != "count"
+            else bins[k].tolist() for k in bins}
+
+
+def evaluate(classifier: Classifier, cache: FaceCache, tta_flip: bool | None = None,
+             fit_calibration: bool = False) -> dict[str, Any]:
+    """Figures of the model's calibrated probabilities (its stored temperature, or one fitted on
+    this data when `fit_calibration`), with the uncalibrated ECE and reliability beside them.
+    Temperature scaling keeps the order of the classes, so accuracy and F1 do not depend on it."""
     targets = align_targets(cache, classifier.labels)
-    probs = classifier.predict(cache.images, tta_flip=tta_flip)
+    raw = classifier.predict(cache.images, tta_flip=tta_flip, calibrated=False)
+    temperature = (fit_temperature(logits_from_probs(raw), targets) if fit_calibration
+                   else classifier.temperature)
+    probs = apply_temperature(raw, temperature)
     result = classification_metrics(targets, probs, classifier.labels)
     result["tta_flip"] = classifier.tta_flip if tta_flip is None else tta_flip
+    result["calibration"] = {**calibration_report(raw, targets, temperature),
+                             "fitted_here": fit_calibration,
+                             "reliability_uncalibrated": _bins_json(raw, targets),
+                             "reliability": _bins_json(probs, targets)}
     result["model"] = str(classifier.path)
     result["data"] = cache.source
     result["skipped"] = cache.skips.as_dict()
@@ -58,9 +83,61 @@ def format_table(result: dict[str, Any]) -> str:
                      f"{m['support']:>8d}")
     lines.append(f"accuracy {result['accuracy'] * 100:.2f}%   macro-F1 {result['macro_f1']:.4f}   "
                  f"({result['samples']} faces)")
+    c = result.get("calibration")
+    if c:
+        how = "fitted here" if c["fitted_here"] else "from the model"
+        lines.append(f"calibration: temperature {c['temperature']:.4f} ({how}); ECE ({c['bins']} bins) "
+                     f"{c['ece_uncalibrated']:.4f} -> {c['ece']:.4f}, NLL {c['nll_uncalibrated']:.4f} "
+                     f"-> {c['nll']:.4f}")
     return "\n".join(lines)
 
 
 def write_json(result: dict[str, Any], path: Path) -> None:
+    """Atomically, so an interrupted run never leaves half a report."""
+    import os
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _short_source(source: str) -> str:
+    """The last two parts of a dataset path (`fer2013/publictest`): where a figure came from,
+    without the user's own folders."""
+    path = source.split("#")[0]
+    split = source.partition("#")[2]
+    short = "/".join(Path(path).parts[-2:])
+    return f"{short}#{split}" if split else short
+
+
+def store_calibration(classifier: Classifier, result: dict[str, Any]) -> Path:
+    """Write the temperature `evaluate(..., fit_calibration=True)` fitted into the labels.json
+    beside the model (atomically), which the loader reads for .keras and for .onnx alike; the
+    model's weights file is left untouched. Returns the file written."""
+    target = classifier.path.with_name(LABELS_FILE)
+    meta = dict(classifier.meta)
+    if target.exists():
+        try:
+            local = read_metadata_file(target)
+        except FerError as e:
+            raise FerError(f"{target} is not this model's metadata ({e}); not replacing it: put "
+                           f"{classifier.path.name} in a folder of its own to calibrate it") from e
+        if not same_model(local, meta):
+            raise FerError(f"{target} describes another model (labels or input differ); not "
+                           f"replacing it: put {classifier.path.name} in a folder of its own")
+        meta = local  # keep what only the file holds (validation figures and the like)
+    c = result["calibration"]
+    meta["calibration"] = {
+        "temperature": c["temperature"],
+        "method": "temperature scaling: softmax(log(p) / T), p after flip TTA when tta_flip",
+        "fitted_on": _short_source(result["data"]), "faces": result["samples"],
+        "tta_flip": result["tta_flip"], "ece_bins": c["bins"],
+        "ece_before": c["ece_uncalibrated"], "ece_after": c["ece"],
+        "nll_before": c["nll_uncalibrated"], "nll_after": c["nll"],
+    }
+    try:
+        write_metadata_file(meta, target)
+    except OSError as e:
+        raise FerError(f"cannot write the calibration into {target}: {e.strerror}") from e
+    return target

@@ -16,8 +16,6 @@ from fer.metadata import ONNX_KEY
 
 
 def export_onnx(model, path: Path, meta: dict[str, Any]) -> Path:
-    import onnx
-
     shape = tuple(int(d) for d in model.input_shape[1:])
     model(np.zeros((1, *shape), np.float32), training=False)  # a loaded model must be called once
     tmp = path.with_name(path.name + ".tmp.onnx")
@@ -25,12 +23,32 @@ def export_onnx(model, path: Path, meta: dict[str, Any]) -> Path:
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         model.export(str(tmp), format="onnx", verbose=False)
-    proto = onnx.load(str(tmp))
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = ONNX_KEY, json.dumps(meta)
-    onnx.save(proto, str(tmp))
+    _set_metadata(tmp, meta)
     os.replace(tmp, path)
     return path
+
+
+def _set_metadata(path: Path, meta: dict[str, Any]) -> None:
+    import onnx
+
+    proto = onnx.load(str(path))
+    kept = [(p.key, p.value) for p in proto.metadata_props if p.key != ONNX_KEY]
+    del proto.metadata_props[:]
+    for key, value in [*kept, (ONNX_KEY, json.dumps(meta))]:
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(path))
+
+
+def embed_metadata(path: Path, meta: dict[str, Any]) -> None:
+    """Replace the metadata embedded in an ONNX file (the graph and weights stay as they are),
+    atomically: a copy is edited, then renamed over the original."""
+    import shutil
+
+    tmp = path.with_name(path.name + ".tmp.onnx")
+    shutil.copy2(path, tmp)
+    _set_metadata(tmp, meta)
+    os.replace(tmp, path)
 
 
 def max_abs_difference(model, onnx_path: Path, crops: np.ndarray) -> float:
@@ -63,7 +81,9 @@ def package_model(run_dir: Path, target_dir: Path, name: str = "fer") -> list[Pa
     else:  # a run still training: its best checkpoint so far, described by its config
         saved = yaml.safe_load((run_dir / "config.yaml").read_text())
         cfg = config_from_dict(saved["config"])
-        meta = make_metadata(label_set(saved["include_contempt"]), cfg.model.input_size,
+        labels = (tuple(saved["classes"]) if saved.get("classes")
+                  else label_set(saved["include_contempt"]))
+        meta = make_metadata(labels, cfg.model.input_size,
                              cfg.model.channels, cfg.train.tta_flip)
     if (run_dir / "metrics.json").is_file():  # the figure a user can reproduce with fer-eval
         import json

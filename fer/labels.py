@@ -59,3 +59,24 @@ def resolve_folder_name(name: str, numeric: dict[int, str] | None) -> str:
         hint = "" if numeric is not None else " (numeric folders need --numeric-labels fer2013|affectnet)"
         raise FerError(f"class folder '{name}' matches no known label{hint}; known names: {known}")
     return label
+
+
+def class_subset(names: str | list[str] | tuple[str, ...], include_contempt: bool = False
+                 ) -> tuple[str, ...]:
+    """The classes a `--classes` list asks for, in the shared label order (so two runs naming the
+    same classes in another order give the same model outputs). Any known spelling is accepted;
+    naming contempt counts as asking for it."""
+    given = [n for n in (names.split(",") if isinstance(names, str) else names) if n.strip()]
+    chosen: list[str] = []
+    for name in given:
+        label = canonical(name)
+        if label is None:
+            raise FerError(f"--classes: '{name.strip()}' is not an expression we know; use some of "
+                           f"{', '.join(label_set(True))}")
+        if label in chosen:
+            raise FerError(f"--classes names {label} twice")
+        chosen.append(label)
+    if len(chosen) < 2:
+        raise FerError("--classes needs at least two classes (e.g. angry,happy,sad,surprise,neutral)")
+    full = label_set(include_contempt or CONTEMPT in chosen)
+    return tuple(label for label in full if label in chosen)

@@ -4,6 +4,7 @@ file, so preprocessing is defined once, by the model, never guessed by a caller.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -50,4 +51,26 @@ def read_metadata_file(path: Path) -> dict[str, Any]:
 
 
 def write_metadata_file(meta: dict[str, Any], path: Path) -> None:
-    path.write_text(json.dumps(meta, indent=2) + "\n")
+    """Atomically (temp file + rename): a reader never sees half a labels.json, and an
+    interrupted write leaves the old one in place."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def temperature(meta: dict[str, Any], where: str) -> float:
+    """The calibration temperature the probabilities are divided by (1 when uncalibrated)."""
+    value = (meta.get("calibration") or {}).get("temperature", 1.0)
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        t = float("nan")
+    if not 0.01 <= t <= 100.0:  # also refuses NaN
+        raise FerError(f"{where}: calibration temperature {value!r} is not a number in [0.01, 100]; "
+                       "refit it with fer-eval --calibrate")
+    return t
+
+
+def same_model(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two metadata records describe the same classifier interface (labels and input)."""
+    return a.get("labels") == b.get("labels") and a.get("input") == b.get("input")

@@ -74,3 +74,42 @@ def plot_confusion(matrix: list[list[int]], labels: list[str], path: Path,
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def plot_reliability(panels: list[tuple[str, dict[str, np.ndarray], float]], path: Path) -> Path:
+    """Reliability diagrams side by side, one per (title, fer.calibrate.reliability_bins, ECE):
+    bars of accuracy per confidence bin against the diagonal a calibrated model follows, with the
+    share of faces in each bin below. Saved atomically (temp file, then rename)."""
+    import os
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, len(panels), figsize=(4.6 * len(panels), 5.6), dpi=120,
+                             height_ratios=[3, 1], squeeze=False, sharex=True)
+    for col, (title, bins, ece) in enumerate(panels):
+        edges = bins["edges"]
+        width, left = np.diff(edges), edges[:-1]
+        filled = bins["count"] > 0
+        top, bottom = axes[0, col], axes[1, col]
+        top.bar(left[filled], bins["accuracy"][filled], width[filled], align="edge",
+                color="#4c72b0", edgecolor="black", linewidth=0.5, label="accuracy")
+        top.bar(left[filled], (bins["confidence"] - bins["accuracy"])[filled], width[filled],
+                bottom=bins["accuracy"][filled], align="edge", facecolor="none", hatch="///",
+                edgecolor="#c44e52", linewidth=0.5, label="gap to mean confidence")
+        top.plot([0, 1], [0, 1], "k--", linewidth=1, label="calibrated")
+        top.set_xlim(0, 1)
+        top.set_ylim(0, 1)
+        top.set_ylabel("accuracy")
+        top.set_title(f"{title}\nECE {ece:.4f}", fontsize=10)
+        top.legend(loc="upper left", fontsize=7)
+        top.grid(alpha=0.3)
+        bottom.bar(left, bins["count"] / max(bins["count"].sum(), 1), width, align="edge",
+                   color="gray", edgecolor="black", linewidth=0.5)
+        bottom.set_xlabel("confidence (top-1 probability)")
+        bottom.set_ylabel("share of faces")
+        bottom.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path

@@ -8,12 +8,14 @@ from typing import Any
 
 import numpy as np
 
+from fer.calibrate import apply_temperature
 from fer.errors import FerError
-from fer.metadata import LABELS_FILE, ONNX_KEY, read_metadata_file, validate
+from fer.metadata import LABELS_FILE, ONNX_KEY, read_metadata_file, same_model, temperature, validate
 
 
 class Classifier:
-    """Probabilities for uint8 NxHxWxC crops, with optional mirrored test-time augmentation."""
+    """Probabilities for uint8 NxHxWxC crops, with optional mirrored test-time augmentation and
+    the temperature scaling stored in the model's metadata (`calibration.temperature`)."""
 
     def __init__(self, meta: dict[str, Any], run, path: Path):
         self.meta = meta
@@ -21,11 +23,14 @@ class Classifier:
         self.size = (int(meta["input"]["height"]), int(meta["input"]["width"]))
         self.channels = int(meta["input"]["channels"])
         self.tta_flip = bool(meta.get("tta_flip", False))
+        self.temperature = temperature(meta, str(path))
         self.path = path
         self._run = run
 
-    def predict(self, crops: np.ndarray, batch_size: int = 256, tta_flip: bool | None = None
-                ) -> np.ndarray:
+    def predict(self, crops: np.ndarray, batch_size: int = 256, tta_flip: bool | None = None,
+                calibrated: bool = True) -> np.ndarray:
+        """Probabilities in the order of `labels`; `calibrated=False` gives the network's own
+        (fer-eval compares the two and fits the temperature on them)."""
         flip = self.tta_flip if tta_flip is None else tta_flip
         expected = (*self.size, self.channels)
         if crops.ndim != 4 or tuple(crops.shape[1:]) != expected:
@@ -40,7 +45,8 @@ class Classifier:
             out.append(p)
         if not out:
             return np.zeros((0, len(self.labels)), np.float32)
-        return np.concatenate(out).astype(np.float32)
+        probs = np.concatenate(out).astype(np.float32)
+        return apply_temperature(probs, self.temperature) if calibrated else probs
 
 
 def onnx_session(path: Path):
@@ -66,6 +72,20 @@ def _onnx_session(path: Path):
         raise FerError(f"{path} is not a loadable ONNX model ({str(e).splitlines()[0][:120]})") from e
 
 
+def _with_calibration_beside(meta: dict[str, Any], beside: Path) -> dict[str, Any]:
+    """The embedded metadata, with the calibration from the labels.json beside the ONNX file when
+    that file describes the same model: `fer-eval --calibrate` writes a temperature there, so a
+    shipped model is calibrated without rewriting its weights file. A labels.json that is absent,
+    unreadable or for another model is ignored, as before calibration existed."""
+    try:
+        local = read_metadata_file(beside)
+    except FerError:  # absent or foreign: the embedded metadata is complete on its own
+        return meta
+    if same_model(local, meta) and "calibration" in local:
+        return {**meta, "calibration": local["calibration"]}
+    return meta
+
+
 def load_classifier(path: str | Path) -> Classifier:
     """Open `.onnx` (preferred for inference) or `.keras`; metadata comes from the model."""
     path = Path(path)
@@ -76,7 +96,8 @@ def load_classifier(path: str | Path) -> Classifier:
         session = _onnx_session(path)
         embedded = session.get_modelmeta().custom_metadata_map.get(ONNX_KEY)
         if embedded:
-            meta = validate(json.loads(embedded), f"{path} metadata")
+            meta = _with_calibration_beside(validate(json.loads(embedded), f"{path} metadata"),
+                                            path.with_name(LABELS_FILE))
         else:
             meta = read_metadata_file(path.with_name(LABELS_FILE))
         name = session.get_inputs()[0].name

@@ -215,3 +215,44 @@ def prepare(dataset: Dataset, labels: tuple[str, ...], size: tuple[int, int], ch
     return FaceCache(images=images, targets=np.concatenate([s["targets"] for s in shards]),
                      keys=np.concatenate([s["keys"] for s in shards]), labels=labels,
                      skips=skips, source=dataset.source, path=root)
+
+
+#: The skip reason for faces of a class the model is not trained on (`--classes`, or a subset
+#: model evaluated on a dataset with more classes).
+OTHER_CLASS = "class not in the model's classes"
+
+
+def restrict_classes(cache: FaceCache, classes: tuple[str, ...]) -> FaceCache:
+    """Only the faces of `classes`, re-indexed into that order; the others are counted as skipped.
+
+    Caches are built with the full label set and narrowed here, so one decoded FER2013 serves a
+    7-class and a 5-class run alike."""
+    if classes == cache.labels:
+        return cache
+    remap = np.array([classes.index(n) if n in classes else -1 for n in cache.labels], np.int64)
+    targets = remap[cache.targets] if len(cache) else cache.targets
+    keep = targets >= 0
+    skips = SkipLog()
+    skips.merge(cache.skips)
+    for name, n in cache.class_counts().items():
+        if name not in classes and n:
+            skips.counts[OTHER_CLASS] += n
+            skips.examples.setdefault(OTHER_CLASS, [])
+    shown = skips.examples.get(OTHER_CLASS)
+    if shown is not None:
+        shown.extend(cache.keys[~keep][: skips.max_examples - len(shown)].tolist())
+    return FaceCache(cache.images[keep], targets[keep], cache.keys[keep], classes, skips,
+                     cache.source, cache.path)
+
+
+def combine_caches(caches: list[FaceCache]) -> FaceCache:
+    """Several prepared datasets (same labels, size and channels) as one training set."""
+    if len(caches) == 1:
+        return caches[0]
+    skips = SkipLog()
+    for c in caches:
+        skips.merge(c.skips)
+    return FaceCache(images=np.concatenate([c.images for c in caches]),
+                     targets=np.concatenate([c.targets for c in caches]),
+                     keys=np.concatenate([c.keys for c in caches]), labels=caches[0].labels,
+                     skips=skips, source=" + ".join(c.source for c in caches))

@@ -7,18 +7,19 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
+from fer.calibrate import apply_temperature
 from fer.config import FerConfig, config_from_dict
 from fer.errors import FerError
-from fer.labels import label_set
+from fer.labels import class_subset, label_set
 from fer.metadata import LABELS_FILE, make_metadata, write_metadata_file
-from fer.prepare import FaceCache, prepare
+from fer.prepare import FaceCache, combine_caches, prepare, restrict_classes
 from fer.readers import read_dataset
 
 CHECKPOINT_DIR = "checkpoint"  # the resumable state: last.keras + state.json
@@ -34,26 +35,79 @@ class TrainInputs:
     train: FaceCache
     val: FaceCache
     val_source: str  # "given" or "split"
+    #: per dataset given: its source, faces and class counts, for metrics.json
+    train_datasets: list[dict[str, Any]] = field(default_factory=list)
+    val_datasets: list[dict[str, Any]] = field(default_factory=list)
 
 
-def load_data(data: str, val: str | None, cfg: FerConfig, labels: tuple[str, ...],
-              cache_root: Path | None, max_per_class: int | None, numeric: str | None,
-              include_contempt: bool, rebuild_cache: bool, progress: bool) -> TrainInputs:
-    from fer.data import cap_per_class, stratified_split
+def as_refs(refs: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    """--data/--val as a list (one string from an older run's config.yaml included)."""
+    if refs is None:
+        return []
+    return [refs] if isinstance(refs, str) else list(refs)
+
+
+def _check_refs(refs: list[str], option: str) -> None:
+    seen: dict[str, str] = {}
+    for ref in refs:
+        path, _, split = ref.partition("#")
+        key = f"{Path(path).expanduser().resolve()}#{split}"
+        if key in seen:
+            raise FerError(f"{option} {ref} is given twice (as {seen[key]} too); name each dataset "
+                           "once")
+        seen[key] = ref
+
+
+def _describe(cache: FaceCache) -> dict[str, Any]:
+    return {"source": cache.source, "faces": len(cache), "class_counts": cache.class_counts(),
+            "skipped": cache.skips.as_dict()}
+
+
+def _load_each(refs: list[str], role: str, cfg: FerConfig, classes: tuple[str, ...],
+               cache_root: Path | None, max_per_class: int | None, numeric: str | None,
+               include_contempt: bool, rebuild_cache: bool, progress: bool) -> list[FaceCache]:
+    """Each dataset read, decoded into its own cache (once: a later run reuses it) with the full
+    label set, then narrowed to `classes`."""
+    from fer.data import cap_per_class
 
     size = (cfg.model.input_size, cfg.model.input_size)
-    ds = read_dataset(data, "train", include_contempt, numeric)
-    if max_per_class:
-        ds = cap_per_class(ds, max_per_class, cfg.train.seed)
-    train = prepare(ds, labels, size, cfg.model.channels, cache_root, rebuild_cache,
-                    progress=progress)
-    if val is None:
+    full = label_set(include_contempt)
+    parts = []
+    for ref in refs:
+        ds = read_dataset(ref, role, include_contempt, numeric)
+        if max_per_class and role == "train":
+            ds = cap_per_class(ds, max_per_class, cfg.train.seed)
+        cache = restrict_classes(prepare(ds, full, size, cfg.model.channels, cache_root,
+                                         rebuild_cache, progress=progress), classes)
+        if len(cache) == 0:
+            raise FerError(f"{ref}: none of its faces is of the classes {', '.join(classes)}; "
+                           "leave it out or change --classes")
+        parts.append(cache)
+    return parts
+
+
+def load_data(data: list[str], val: list[str] | None, cfg: FerConfig, classes: tuple[str, ...],
+              cache_root: Path | None, max_per_class: int | None, numeric: str | None,
+              include_contempt: bool, rebuild_cache: bool, progress: bool) -> TrainInputs:
+    """Every --data into one training set in the one label space (`classes`), the same for
+    --val; without --val a stratified share of the combined training data is held out."""
+    from fer.data import stratified_split
+
+    args = (cfg, classes, cache_root, max_per_class, numeric, include_contempt, rebuild_cache,
+            progress)
+    parts = _load_each(data, "train", *args)
+    train = combine_caches(parts)
+    described = [_describe(p) for p in parts]
+    if not val:
         tr, va = stratified_split(train.targets, cfg.train.val_fraction, cfg.train.seed)
-        return TrainInputs(train.subset(tr), train.subset(va), "split")
-    vds = read_dataset(val, "val", include_contempt, numeric)
-    valid = prepare(vds, labels, size, cfg.model.channels, cache_root, rebuild_cache,
-                    progress=progress)
-    return TrainInputs(train, valid, "given")
+        origin = np.repeat(np.arange(len(parts)), [len(p) for p in parts])
+        for d, n_tr, n_va in zip(described, np.bincount(origin[tr], minlength=len(parts)),
+                                 np.bincount(origin[va], minlength=len(parts)), strict=True):
+            d.update(train_faces=int(n_tr), val_faces=int(n_va))
+        return TrainInputs(train.subset(tr), train.subset(va), "split", described)
+    vparts = _load_each(val, "val", *args)
+    return TrainInputs(train, combine_caches(vparts), "given", described,
+                       [_describe(p) for p in vparts])
 
 
 def _setup_devices(cfg: FerConfig):
@@ -103,15 +157,22 @@ def _check_run_folder(out: Path, resume: bool) -> None:
                        "choose another --out")
 
 
-def train(data: str, out: Path, val: str | None = None, cfg: FerConfig | None = None,
-          resume: bool = False, cache_root: Path | None = None, max_per_class: int | None = None,
-          numeric: str | None = None, include_contempt: bool = False,
-          rebuild_cache: bool = False, progress: bool = True,
-          init: Path | None = None) -> dict[str, Any]:
+def train(data: str | list[str] | None, out: Path, val: str | list[str] | None = None,
+          cfg: FerConfig | None = None, resume: bool = False, cache_root: Path | None = None,
+          max_per_class: int | None = None, numeric: str | None = None,
+          include_contempt: bool = False, rebuild_cache: bool = False, progress: bool = True,
+          init: Path | None = None, classes: str | list[str] | tuple[str, ...] | None = None
+          ) -> dict[str, Any]:
     """Train (or resume) a FER model into `out`; returns the run's metrics.
 
-    `init` starts from another model's weights (a `.keras` file of the same architecture, such as
-    the shipped one) instead of random ones: fine-tuning, or a second learning-rate cycle."""
+    `data` and `val` may name several datasets, trained on as one in the one label space.
+    `classes` trains on a subset (`"angry,happy,sad,surprise,neutral"`); the model's outputs and
+    labels.json then list only those. `init` starts from another model's weights (a `.keras` file
+    of the same architecture, such as the shipped one) instead of random ones: fine-tuning, or a
+    second learning-rate cycle.
+
+    Nothing is written to `out` until every dataset has been read and prepared, so a refused run
+    leaves no run folder behind."""
     out = Path(out)
     _check_run_folder(out, resume)
     if init is not None and not Path(init).is_file():
@@ -122,26 +183,40 @@ def train(data: str, out: Path, val: str | None = None, cfg: FerConfig | None = 
         data, val = saved["data"], saved["val"]
         max_per_class, numeric = saved["max_per_class"], saved["numeric"]
         include_contempt = saved["include_contempt"]
+        classes = saved.get("classes")
         init = Path(saved["init"]) if saved.get("init") else None
         if cache_root is None and saved.get("cache_dir"):
             cache_root = Path(saved["cache_dir"])
     cfg = cfg or FerConfig()
+    data_refs, val_refs = as_refs(data), as_refs(val)
+    if not data_refs:
+        raise FerError("--data is required (or --resume to continue a run)")
+    _check_refs(data_refs, "--data")
+    _check_refs(val_refs, "--val")
+    labels = class_subset(classes, include_contempt) if classes else label_set(include_contempt)
+    include_contempt = include_contempt or "contempt" in labels
+    inputs = load_data(data_refs, val_refs or None, cfg, labels, cache_root, max_per_class,
+                       numeric, include_contempt, rebuild_cache, progress)
+    for d in inputs.train_datasets if len(inputs.train_datasets) > 1 else ():
+        _log(f"  {d['source']}: {d['faces']} faces {d['class_counts']}")
+    _log(f"train: {len(inputs.train)} faces {inputs.train.class_counts()}")
+    _log(f"val ({inputs.val_source}): {len(inputs.val)} faces; train data {inputs.train.skips.summary()}")
+    empty = [name for name, n in inputs.train.class_counts().items() if n == 0]
+    if empty:
+        _log(f"warning: no training faces of {', '.join(empty)} (an empty class folder?); the model "
+             "will not learn them: add faces, or leave them out with --classes")
+
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise FerError(f"cannot create run folder {out}: {e.strerror}") from e
     (out / "config.yaml").write_text(yaml.safe_dump({
-        "data": data, "val": val, "max_per_class": max_per_class, "numeric": numeric,
+        "data": data_refs, "val": val_refs or None, "classes": list(labels) if classes else None,
+        "max_per_class": max_per_class, "numeric": numeric,
         "include_contempt": include_contempt,
         "cache_dir": str(cache_root) if cache_root else None,
         "init": str(init) if init else None, "config": cfg.to_dict()},
         sort_keys=False))
-
-    labels = label_set(include_contempt)
-    inputs = load_data(data, val, cfg, labels, cache_root, max_per_class, numeric,
-                       include_contempt, rebuild_cache, progress)
-    _log(f"train: {len(inputs.train)} faces {inputs.train.class_counts()}")
-    _log(f"val ({inputs.val_source}): {len(inputs.val)} faces; train data {inputs.train.skips.summary()}")
 
     if not (out / DONE_MARKER).exists():
         started = time.time()
@@ -273,7 +348,9 @@ def finalize(out: Path, inputs: TrainInputs, cfg: FerConfig, labels: tuple[str, 
     onnx_diff = max_abs_difference(model, out / ONNX_FILE, probe)
 
     classifier = load_classifier(out / ONNX_FILE)
-    probs = classifier.predict(inputs.val.images)
+    raw = classifier.predict(inputs.val.images, calibrated=False)
+    calibration = _calibrate(raw, inputs.val, meta, out)
+    probs = apply_temperature(raw, calibration["temperature"])
     result = classification_metrics(inputs.val.targets, probs, labels)
     plain = classification_metrics(inputs.val.targets,
                                    classifier.predict(inputs.val.images, tta_flip=False), labels)
@@ -284,16 +361,20 @@ def finalize(out: Path, inputs: TrainInputs, cfg: FerConfig, labels: tuple[str, 
         "val_accuracy_no_tta": plain["accuracy"],
         "val_macro_f1": result["macro_f1"],
         "tta_flip": cfg.train.tta_flip,
-        "validation": {"source": inputs.val.source, "how": inputs.val_source, **result},
+        "labels": list(labels),
+        "validation": {"source": inputs.val.source, "how": inputs.val_source, **result,
+                       "datasets": inputs.val_datasets},
         "train": {"source": inputs.train.source, "faces": len(inputs.train),
                   "class_counts": inputs.train.class_counts(),
-                  "skipped": inputs.train.skips.as_dict()},
+                  "skipped": inputs.train.skips.as_dict(), "datasets": inputs.train_datasets},
         "epochs_run": len(history.get("epoch", [])),
         "best_epoch": int(np.argmax(history["val_accuracy"]) + 1) if history.get("val_accuracy") else None,
         "train_seconds": done.get("seconds"),
         "devices": {k: v for k, v in done.items() if k != "seconds"},
         "parameters": int(model.count_params()),
         "onnx_max_abs_diff": onnx_diff,
+        "calibration": calibration,
+        "classes_without_training_faces": [n for n, c in inputs.train.class_counts().items() if not c],
         "duplicates": duplicate_report(inputs.train.images, inputs.val.images),
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -301,6 +382,28 @@ def finalize(out: Path, inputs: TrainInputs, cfg: FerConfig, labels: tuple[str, 
     plot_confusion(result["confusion_matrix"], list(labels), out / "confusion.png")
     shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
     return metrics
+
+
+def _calibrate(raw: np.ndarray, val: FaceCache, meta: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Fit the temperature on the validation faces and store it in labels.json and in the ONNX
+    file's embedded metadata, so every copy of the model gives calibrated probabilities."""
+    from fer.calibrate import calibration_report, fit_temperature, logits_from_probs
+    from fer.export import embed_metadata
+
+    report = calibration_report(raw, val.targets,
+                                fit_temperature(logits_from_probs(raw), val.targets))
+    meta["calibration"] = {
+        "temperature": report["temperature"],
+        "method": "temperature scaling: softmax(log(p) / T), p after flip TTA when tta_flip",
+        "fitted_on": "fer-train validation", "faces": len(val), "tta_flip": meta["tta_flip"],
+        "ece_bins": report["bins"], "ece_before": report["ece_uncalibrated"],
+        "ece_after": report["ece"], "nll_before": report["nll_uncalibrated"],
+        "nll_after": report["nll"]}
+    write_metadata_file(meta, out / LABELS_FILE)
+    embed_metadata(out / ONNX_FILE, meta)
+    _log(f"calibration: temperature {report['temperature']:.4f}, ECE {report['ece_uncalibrated']:.4f}"
+         f" -> {report['ece']:.4f} on the validation faces")
+    return report
 
 
 def _log(message: str) -> None:

@@ -67,7 +67,8 @@ def test_the_wheel_carries_the_models(tmp_path):
 
 
 def test_fer_eval_reproduces_the_model_card_figure(tmp_path):
-    """The shipped model's FER2013 PublicTest accuracy, recomputed from the shipped ONNX file."""
+    """The shipped model's FER2013 PublicTest accuracy and calibration (the temperature stored in
+    its labels.json, and the ECE before and after it), recomputed from the shipped ONNX file."""
     from click.testing import CliRunner
 
     from fer.cli import eval_cmd
@@ -85,6 +86,13 @@ def test_fer_eval_reproduces_the_model_card_figure(tmp_path):
     assert abs(measured["accuracy"] - meta["validation"]["accuracy"]) <= 0.005
     card = (ROOT / "MODEL_CARD.md").read_text()
     assert f"{meta['validation']['accuracy'] * 100:.2f}%" in card  # the card states this figure
+    stored, calibration = meta["calibration"], measured["calibration"]
+    assert calibration["temperature"] == stored["temperature"] and stored["faces"] == 3589
+    assert calibration["ece"] == pytest.approx(stored["ece_after"], abs=1e-3)
+    assert calibration["ece_uncalibrated"] == pytest.approx(stored["ece_before"], abs=1e-3)
+    assert calibration["ece"] <= 0.03  # issue 14's target
+    for figure in (stored["ece_before"], stored["ece_after"], stored["temperature"]):
+        assert f"{figure:.4f}" in card
 
 
 def test_shipped_face_model_beats_haar_on_the_held_out_split(tmp_path):
