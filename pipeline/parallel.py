@@ -28,7 +28,7 @@ from pathlib import Path
 import click
 
 from pipeline.config import PipelineConfig
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, PipelineError
 from pipeline.resume import Resumed, repair_and_read
 
 
@@ -233,7 +233,7 @@ def run_batch(items: list[tuple[str, str]], cfg: PipelineConfig, outputs, resume
             if ray_address:
                 from pipeline.ray_batch import on_ray
 
-                outcomes = on_ray(items, cfg, ray_address, max_frames=max_frames)
+                outcomes = on_ray(items, cfg, ray_address, max_frames=max_frames, stop=stop)
             else:
                 n = workers or 1
                 outcomes = in_processes(items, cfg, n, worker_threads or threads_per_worker(n),
@@ -247,6 +247,9 @@ def run_batch(items: list[tuple[str, str]], cfg: PipelineConfig, outputs, resume
             outputs.close()
             raise click.ClickException(f"a worker process died ({e}); the inputs before it are "
                                        "written (add --resume to go on from there)") from None
+        except PipelineError as e:  # Ray missing or out of reach
+            outputs.close(commit=False)
+            raise click.ClickException(str(e)) from None
         except BaseException:
             outputs.close(commit=False)
             raise

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -27,20 +26,9 @@ def run(args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
-def photo_folder(folder: Path, count: int) -> Path:
-    """Real faces (the astronaut, shifted) and structured non-faces, in nested folders."""
-    import cv2
-
-    astronaut = cv2.imread(str(fixtures.astronaut_path()))
-    for i in range(count):
-        image = fixtures.face_like(i, 160, 3) if i % 3 else astronaut[:, i % 40:]
-        fixtures.write_image(folder / f"part{i % 2}" / f"img_{i:03d}.jpg", image)
-    return folder
-
-
 @pytest.fixture
 def batch(tmp_path):
-    folder = photo_folder(tmp_path / "photos", 9)
+    folder = fixtures.photo_folder(tmp_path / "photos", 9)
     (folder / "part0" / "broken.jpg").write_bytes(b"not a jpeg")
     (folder / "part1" / "empty.png").write_bytes(b"")
     fixtures.video_with_faces(folder / "part1" / "clip.mp4", frames=5)
@@ -141,7 +129,7 @@ if os.environ.get("FER_TEST_SLOW"):
 
 
 def test_a_killed_run_resumes_with_no_record_lost_or_repeated(fer_model, tmp_path):
-    folder = photo_folder(tmp_path / "photos", 30)
+    folder = fixtures.photo_folder(tmp_path / "photos", 30)
     common = [folder, "--detector", "haar", "--fer-model", fer_model]
     clean = run([*common, "--json", tmp_path / "clean.jsonl"])
     assert clean.exit_code == 0, clean.output
