@@ -109,6 +109,7 @@ def _start_worker(cfg: PipelineConfig, threads: int, halt) -> None:
     """Pool initializer: leave Ctrl-C to the parent (it reaches the whole process group), take
     this worker's share of the threads, and load the models once."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     import cv2
 
     from fer.predict import set_onnx_threads
@@ -117,6 +118,18 @@ def _start_worker(cfg: PipelineConfig, threads: int, halt) -> None:
     set_onnx_threads(threads)
     cv2.setNumThreads(threads)
     _WORKER.update(pipe=FacePipeline.from_config(cfg), cfg=cfg, halt=halt)
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel end this worker when the parent dies: a parent killed outright
+    (SIGKILL, the OOM killer) would otherwise leave the workers waiting for work forever."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        if os.getppid() == 1:  # the parent was gone before the line above ran
+            os._exit(1)
 
 
 def _work(kind: str, path: str, max_frames: int | None) -> Outcome:
