@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -117,15 +118,43 @@ def test_repair_cuts_a_torn_line_and_the_rest_of_its_input(tmp_path):
 #: Imported by every Python process of the killed run, the spawned workers included: each photo
 #: takes a little longer, so the test can kill the run half-way through.
 SLOWER = """
-import os, time
+import itertools, os, time
 if os.environ.get("FER_TEST_SLOW"):
     import pipeline.sources as sources
-    real = sources.read_image
+    real, count = sources.read_image, itertools.count(1)
     def read_image(path, *args, **kw):
         time.sleep(0.15)
+        if next(count) == 3 and os.environ.get("FER_TEST_MARK"):
+            open(os.environ["FER_TEST_MARK"], "w").close()  # a few photos done: signal now
         return real(path, *args, **kw)
     sources.read_image = read_image
 """
+
+
+def slowed(tmp_path: Path) -> dict[str, str]:
+    """The environment of a run whose every process (workers too) reads photos slowly."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir(exist_ok=True)
+    (hooks / "sitecustomize.py").write_text(SLOWER)
+    return {"FER_TEST_SLOW": "1",
+            "PYTHONPATH": os.pathsep.join([str(hooks), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_ends_a_worker_run_with_the_records_done(fer_model, tmp_path, sig, code):
+    folder = fixtures.photo_folder(tmp_path / "photos", 30)
+    common = [folder, "--detector", "haar", "--fer-model", fer_model]
+    assert run([*common, "--json", tmp_path / "clean.jsonl"]).exit_code == 0
+    expected = (tmp_path / "clean.jsonl").read_text().splitlines()
+    report = tmp_path / "r.jsonl"
+    done = fixtures.signal_when_marked("import sys\nfrom pipeline.cli import main\nmain(sys.argv[1:])",
+                                       [*common, "--json", report, "--workers", 2],
+                                       tmp_path / "started", sig, slowed(tmp_path), ROOT)
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr and "their outputs written" in done.stderr
+    lines = report.read_text().splitlines()
+    assert 2 <= len(lines) < 30 and lines == expected[:len(lines)]  # whole lines, in order
+    assert [p.name for p in tmp_path.glob(".*")] == []  # no temporary file left behind
 
 
 def test_a_killed_run_resumes_with_no_record_lost_or_repeated(fer_model, tmp_path):
@@ -135,12 +164,8 @@ def test_a_killed_run_resumes_with_no_record_lost_or_repeated(fer_model, tmp_pat
     assert clean.exit_code == 0, clean.output
     expected = (tmp_path / "clean.jsonl").read_text().splitlines(keepends=True)
 
-    hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    (hooks / "sitecustomize.py").write_text(SLOWER)
     report = tmp_path / "r.jsonl"
-    env = {**os.environ, "FER_TEST_SLOW": "1",
-           "PYTHONPATH": os.pathsep.join([str(hooks), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, **slowed(tmp_path)}
     proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", *map(str, common), "--json",
                              str(report), "--workers", "2", "--resume"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
