@@ -105,11 +105,13 @@ def analyse(pipe, cfg: PipelineConfig, kind: str, path: str, max_frames: int | N
 _WORKER: dict = {}
 
 
-def _start_worker(cfg: PipelineConfig, threads: int, halt) -> None:
-    """Pool initializer: leave Ctrl-C to the parent (it reaches the whole process group), take
+def _start_worker(cfg: PipelineConfig, threads: int, halt, parent: int) -> None:
+    """Pool initializer: leave Ctrl-C and SIGTERM to the parent (a terminal or a supervisor sends
+    them to the whole process group; the parent finishes the work in flight and the file), take
     this worker's share of the threads, and load the models once."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _die_with_parent(parent)
     import cv2
 
     from fer.predict import set_onnx_threads
@@ -120,7 +122,7 @@ def _start_worker(cfg: PipelineConfig, threads: int, halt) -> None:
     _WORKER.update(pipe=FacePipeline.from_config(cfg), cfg=cfg, halt=halt)
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """On Linux, have the kernel end this worker when the parent dies: a parent killed outright
     (SIGKILL, the OOM killer) would otherwise leave the workers waiting for work forever."""
     if sys.platform.startswith("linux"):
@@ -128,7 +130,7 @@ def _die_with_parent() -> None:
 
         pr_set_pdeathsig = 1
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-        if os.getppid() == 1:  # the parent was gone before the line above ran
+        if os.getppid() != parent:  # the parent was gone before the line above ran
             os._exit(1)
 
 
@@ -144,7 +146,7 @@ def in_processes(items: list[tuple[str, str]], cfg: PipelineConfig, workers: int
     ctx = multiprocessing.get_context("spawn")  # fork would copy this process's ORT threads
     halt = ctx.Event()
     pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker,
-                               initargs=(cfg, threads, halt))
+                               initargs=(cfg, threads, halt, os.getpid()))
     pending: deque[Future] = deque()
     todo = iter(items)
     finished = False
