@@ -97,11 +97,13 @@ def prep_cmd(data, role, input_size, channels, contempt, numeric_labels, cache_d
 @click.option("--init", "init", type=click.Path(dir_okay=False),
               help="start from this .keras model's weights (same architecture) [random]")
 @click.option("--no-progress", is_flag=True, help="one line per epoch instead of progress bars")
+@click.option("--devices", help="train on these TensorFlow devices together (MirroredStrategy), "
+              "e.g. GPU:0,GPU:1; each takes --batch-size per step [every GPU]")
 @click.option("--print-config", is_flag=True, help="print the effective settings and exit")
 @user_errors(FerError)
 def train_cmd(data, val, classes, out, config_path, epochs, batch_size, input_size, channels,
               attention_heads, max_per_class, contempt, numeric_labels, cache_dir, rebuild_cache,
-              resume, init, no_progress, print_config):
+              resume, init, no_progress, devices, print_config):
     """Train the FERNet-style expression classifier."""
     from fer.config import load_config
     from fer.labels import class_subset
@@ -128,7 +130,8 @@ def train_cmd(data, val, classes, out, config_path, epochs, batch_size, input_si
 
     metrics = train(list(data), Path(out), list(val), cfg, resume, _cache(cache_dir),
                     max_per_class, numeric_labels, contempt, rebuild_cache,
-                    progress=not no_progress, init=Path(init) if init else None, classes=classes)
+                    progress=not no_progress, init=Path(init) if init else None, classes=classes,
+                    devices=tuple(d for d in devices.split(",") if d.strip()) if devices else None)
     if not metrics.get("finished", True):
         return
     click.echo(f"validation accuracy {metrics['val_accuracy'] * 100:.2f}% "

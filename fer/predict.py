@@ -49,6 +49,17 @@ class Classifier:
         return apply_temperature(probs, self.temperature) if calibrated else probs
 
 
+#: Intra-op threads of each ONNX Runtime session this process opens; None leaves ORT's default
+#: (one per core). Parallel workers set their share, so N workers never run N x cores threads.
+_INTRA_OP_THREADS: int | None = None
+
+
+def set_onnx_threads(threads: int | None) -> None:
+    """Threads for the ONNX Runtime sessions opened from now on in this process (None: ORT's)."""
+    global _INTRA_OP_THREADS
+    _INTRA_OP_THREADS = threads
+
+
 def onnx_session(path: Path):
     """An ONNX Runtime session on the best provider present (CUDA, else CPU), for both of the
     pipeline's models; ORT's own exceptions pass through for the caller to word.
@@ -60,6 +71,8 @@ def onnx_session(path: Path):
 
     options = ort.SessionOptions()
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if _INTRA_OP_THREADS:
+        options.intra_op_num_threads = _INTRA_OP_THREADS
     available = ort.get_available_providers()
     chosen = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
     return ort.InferenceSession(str(path), options, providers=chosen)

@@ -110,8 +110,21 @@ def load_data(data: list[str], val: list[str] | None, cfg: FerConfig, classes: t
                        [_describe(p) for p in vparts])
 
 
-def _setup_devices(cfg: FerConfig):
-    """One GPU: mixed precision; several (TensorFlow): MirroredStrategy; none: the CPU.
+def _mirrored(tf, devices: tuple[str, ...]):
+    """MirroredStrategy over the named devices ('GPU:0', 'CPU:1', ...), each checked to exist, so
+    a typo is one line naming the devices there are, not a TensorFlow stack trace."""
+    there = {d.name.split("device:")[-1].upper(): d.name for d in tf.config.list_logical_devices()}
+    wanted = [d.strip().upper().removeprefix("/").removeprefix("DEVICE:") for d in devices]
+    missing = [d for d in wanted if d not in there]
+    if missing:
+        raise FerError(f"--devices: no device {missing[0]} here; this machine has "
+                       f"{', '.join(sorted(there))}")
+    return tf.distribute.MirroredStrategy(devices=[there[d] for d in wanted])
+
+
+def _setup_devices(cfg: FerConfig, devices: tuple[str, ...] | None = None):
+    """One GPU: mixed precision; several (TensorFlow): MirroredStrategy over all of them, or over
+    `devices` when given (any TensorFlow devices, logical CPUs included); none: the CPU.
 
     Keras 3 runs on TensorFlow (the default here) or PyTorch (`KERAS_BACKEND=torch`), so a
     machine with a CUDA build of torch but no TensorFlow GPU build still trains on its GPU."""
@@ -120,11 +133,17 @@ def _setup_devices(cfg: FerConfig):
     from fer.keras_env import keras
 
     k = keras()
+    if devices and k.backend.backend() != "tensorflow":
+        raise FerError("--devices picks TensorFlow devices; Keras runs on "
+                       f"{k.backend.backend()} here (unset KERAS_BACKEND)")
     if k.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         gpus = len(tf.config.list_physical_devices("GPU"))
-        strategy = tf.distribute.MirroredStrategy() if gpus > 1 else tf.distribute.get_strategy()
+        if devices:
+            strategy = _mirrored(tf, devices)
+        else:
+            strategy = tf.distribute.MirroredStrategy() if gpus > 1 else tf.distribute.get_strategy()
         scope, replicas = strategy.scope, strategy.num_replicas_in_sync
     else:
         gpus = _torch_gpus() if k.backend.backend() == "torch" else 0
@@ -161,8 +180,8 @@ def train(data: str | list[str] | None, out: Path, val: str | list[str] | None =
           cfg: FerConfig | None = None, resume: bool = False, cache_root: Path | None = None,
           max_per_class: int | None = None, numeric: str | None = None,
           include_contempt: bool = False, rebuild_cache: bool = False, progress: bool = True,
-          init: Path | None = None, classes: str | list[str] | tuple[str, ...] | None = None
-          ) -> dict[str, Any]:
+          init: Path | None = None, classes: str | list[str] | tuple[str, ...] | None = None,
+          devices: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Train (or resume) a FER model into `out`; returns the run's metrics.
 
     `data` and `val` may name several datasets, trained on as one in the one label space.
@@ -220,8 +239,8 @@ def train(data: str | list[str] | None, out: Path, val: str | list[str] | None =
 
     if not (out / DONE_MARKER).exists():
         started = time.time()
-        devices = _fit(inputs, cfg, labels, out, progress, init)
-        (out / DONE_MARKER).write_text(json.dumps({"seconds": time.time() - started, **devices}))
+        used = _fit(inputs, cfg, labels, out, progress, init, devices)
+        (out / DONE_MARKER).write_text(json.dumps({"seconds": time.time() - started, **used}))
     if not can_export_onnx():
         _log(f"trained; the ONNX export and final metrics need Keras on TensorFlow: run "
              f"`fer-train --resume --out {out}` on a TensorFlow install to finish")
@@ -280,18 +299,31 @@ def _as_float(value) -> float | None:
     return None if value is None else float(value)
 
 
+def _split_evenly(x: np.ndarray, y: np.ndarray, replicas: int) -> tuple[np.ndarray, ...]:
+    """Validation data whose every batch splits evenly across the replicas: Keras 3 on
+    MirroredStrategy fails on an uneven last validation batch (an AddN shape error), so the set is
+    padded with up to replicas - 1 copies weighted 0. Accuracy, which picks the best model, is
+    unchanged; val_loss is averaged over the padded count."""
+    pad = -len(x) % replicas
+    if not pad:
+        return x, y
+    weights = np.r_[np.ones(len(x), np.float32), np.zeros(pad, np.float32)]
+    return np.concatenate([x, x[:pad]]), np.concatenate([y, y[:pad]]), weights
+
+
 def _fit(inputs: TrainInputs, cfg: FerConfig, labels: tuple[str, ...], out: Path,
-         progress: bool, init: Path | None = None) -> dict[str, Any]:
+         progress: bool, init: Path | None = None, devices: tuple[str, ...] | None = None
+         ) -> dict[str, Any]:
     from fer.data import AugmentedBatches, class_weights
     from fer.keras_env import keras
     from fer.model import build_model
 
     k = keras()
     k.utils.set_random_seed(cfg.train.seed)
-    scope, devices = _setup_devices(cfg)
+    scope, used = _setup_devices(cfg, devices)
     t = cfg.train
     weights = class_weights(inputs.train.targets, len(labels), t.class_weight)
-    batch = t.batch_size * devices["replicas"]
+    batch = t.batch_size * used["replicas"]
     feed = AugmentedBatches(inputs.train.images, inputs.train.targets, len(labels), batch,
                             cfg.augment, weights, t.seed, workers=t.workers)
     x_val = inputs.val.images.astype(np.float32)
@@ -318,12 +350,13 @@ def _fit(inputs: TrainInputs, cfg: FerConfig, labels: tuple[str, ...], out: Path
                           metrics=["accuracy"])
         model.jit_compile = False  # ~30% faster than XLA on a CPU, measured
     _log(f"model {model.name}: {model.count_params():,} parameters; {steps} steps per epoch; "
-         f"devices {devices}")
+         f"devices {used}")
     verbose = 1 if progress and sys.stderr.isatty() else 2
-    model.fit(feed, validation_data=(x_val, y_val), epochs=t.epochs,
+    model.fit(feed, validation_data=_split_evenly(x_val, y_val, used["replicas"]),
+              validation_batch_size=batch if used["replicas"] > 1 else None, epochs=t.epochs,
               initial_epoch=state.get("epoch", 0),
               callbacks=_callbacks(k, out, t.patience, state), verbose=verbose)
-    return devices
+    return used
 
 
 def finalize(out: Path, inputs: TrainInputs, cfg: FerConfig, labels: tuple[str, ...]

@@ -251,6 +251,16 @@ def _plan(inputs: tuple[str, ...], camera: str | None, json_target: str | None, 
                    "input folders)")
 @click.option("--exist-ok", is_flag=True,
               help="replace outputs (--out files, the --json file) that already exist")
+@click.option("--workers", type=click.IntRange(1, 256),
+              help="analyse in N processes, each with its share of the CPU threads (--json records "
+                   "only; README: Scaling out)")
+@click.option("--worker-threads", type=click.IntRange(1, 256),
+              help="ONNX Runtime threads per worker [cores // workers]")
+@click.option("--resume", is_flag=True,
+              help="skip the inputs already in the --json file and append the rest to it")
+@click.option("--ray", "ray_address", metavar="ADDRESS|local",
+              help="run on a Ray cluster (ray://host:10001, auto) or a local Ray; needs the [ray] "
+                   "extra")
 @click.option("--imgsz", type=_limited("imgsz"),
               help="detector input size, rounded up to a multiple of 32 [the model's]")
 @click.option("--conf", type=_limited("conf"), help="detector confidence threshold [0.35]")
@@ -272,7 +282,7 @@ def _plan(inputs: tuple[str, ...], camera: str | None, json_target: str | None, 
               help="YAML with pipeline settings (flags override it)")
 def main(inputs, camera, whole_image, detector, fd_model, fer_model, json_target, append, out_dir,
          exist_ok, imgsz, conf, iou, max_det, margin, min_face, smoothing, tta, no_show, max_frames,
-         duration, config_path):
+         duration, config_path, **scale):
     """Find every face in photos, folders, videos or a camera and name its emotion.
 
     \b
@@ -293,7 +303,16 @@ def main(inputs, camera, whole_image, detector, fd_model, fer_model, json_target
             "detector": "whole" if whole_image else detector, "fd_model": fd_model,
             "fer_model": fer_model, "imgsz": imgsz, "conf": conf, "iou": iou, "max_det": max_det,
             "margin": margin, "min_face": min_face, "smoothing": smoothing, "tta": tta})
-        items, plan = _plan(inputs, camera, json_target, append, out_dir, exist_ok)
+        batch = any(scale.values())  # --workers, --worker-threads, --resume, --ray
+        if batch:
+            from pipeline import parallel
+
+            parallel.check_options(camera, out_dir, json_target, **scale)
+        items, plan = _plan(inputs, camera, json_target, append or scale["resume"], out_dir,
+                            exist_ok)
+        resumed = None
+        if scale["resume"]:
+            items, resumed = parallel.skip_done(items, json_target)
     except ConfigError as e:
         raise OptionError(str(e)) from None
     try:
@@ -302,7 +321,7 @@ def main(inputs, camera, whole_image, detector, fd_model, fer_model, json_target
                 os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise PipelineError("no display to show the camera window; add --no-show")
         pipe = FacePipeline.from_config(cfg)
-        outputs = Outputs(json_target, append, plan)
+        outputs = Outputs(json_target, append or scale["resume"], plan)
     except FerError as e:  # PipelineError, the detector's and the classifier's own model errors
         if isinstance(e.__cause__, ModuleNotFoundError):  # Keras missing, worded as a bad model
             raise click.ClickException(_missing_extra(e.__cause__, cfg)) from None
@@ -315,7 +334,11 @@ def main(inputs, camera, whole_image, detector, fd_model, fer_model, json_target
         click.echo("\nfer-detect: interrupted before any input was read", err=True)
         raise SystemExit(130) from None
 
-    done, failed = _run(pipe, cfg, items, camera, outputs, show, max_frames, duration)
+    if batch:  # pipeline/parallel.py: worker processes or Ray, one writer here
+        done, failed = parallel.run_batch(items, cfg, outputs, resumed, scale["workers"],
+                                          scale["worker_threads"], scale["ray_address"], max_frames)
+    else:
+        done, failed = _run(pipe, cfg, items, camera, outputs, show, max_frames, duration)
     if failed:
         click.echo(f"fer-detect: {failed} input(s) failed, {done} processed", err=True)
         raise SystemExit(EXIT_SOME_FAILED if done else 1)

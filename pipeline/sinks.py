@@ -96,7 +96,12 @@ class JsonlSink:
             self.fd, self.tmp = _temp_beside(path)
 
     def write(self, result: FrameResult) -> None:
-        line = json.dumps(result.to_json()) + "\n"
+        self.write_lines(json.dumps(result.to_json()) + "\n")
+
+    def write_lines(self, line: str) -> None:
+        """Whole lines, each ending in a newline, written in one go (all of one input's records,
+        so that a run appending for --resume never leaves an input half written but for a kill
+        in the middle of this very write)."""
         if self.stream is not None:
             self.stream.write(line)
             self.stream.flush()

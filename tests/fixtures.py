@@ -251,3 +251,13 @@ def signal_when_marked(script: str, args: list[str], mark: Path, sig: int, env: 
             proc.kill()
             proc.wait()
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def photo_folder(folder: Path, count: int) -> Path:
+    """`count` JPEGs in two subfolders: every third the real astronaut (shifted a little, so each
+    is a different file), the others structured non-faces."""
+    astronaut = cv2.imread(str(astronaut_path()))
+    for i in range(count):
+        image = face_like(i, 160, 3) if i % 3 else astronaut[:, i % 40:]
+        write_image(folder / f"part{i % 2}" / f"img_{i:03d}.jpg", image)
+    return folder
