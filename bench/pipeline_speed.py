@@ -30,6 +30,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from pipeline.config import PipelineConfig  # noqa: E402
+
 PHOTO = ROOT / "examples" / "astronaut.png"
 
 
@@ -113,10 +115,10 @@ def take_turns(ours, peer, frames: list[np.ndarray], warmup: int = 5) -> tuple[f
     return statistics.median(times[0]), statistics.median(times[1])
 
 
-def peer_comparison(pipe, photos: list[np.ndarray], video: list[np.ndarray]) -> None:
-    """Our pipeline against the peer on the same frames in the same run; fps and their ratio."""
+def peer_comparison(pipe, photos: list[np.ndarray], video: list[np.ndarray], detect_every: int) -> None:
+    """Our pipeline against the peer on the same frames in the same run; fps and their ratio.
+    The video rows run ours per frame and with `--detect-every`; the peer detects every frame."""
     from bench.peer_pipeline import load_peer
-    from pipeline.tracker import IouTracker
 
     peer, why = load_peer()
     if peer is None:
@@ -135,12 +137,23 @@ def peer_comparison(pipe, photos: list[np.ndarray], video: list[np.ndarray]) -> 
     print(f"{'frames':<34}{'ours':>8}{'peer':>8}{'ratio':>8}{'ours ms':>9}{'peer ms':>9}")
     row(f"{len(photos)} photos 640x480, 1-3 faces", *take_turns(pipe.analyze, peer.analyze, photos))
     if video:
-        tracker = IouTracker()
+        for every in sorted({1, detect_every}):
+            row(f"moving video, {len(video)} frames, detect 1/{every}",
+                *take_turns(stream_step(pipe, every), peer.analyze, video))
 
-        def ours_video(frame: np.ndarray) -> None:
-            tracker.update(pipe.analyze(frame).faces, pipe.labels)
 
-        row(f"moving video, {len(video)} frames", *take_turns(ours_video, peer.analyze, video))
+def stream_step(pipe, every: int):
+    """`pipe` as `fer-detect video.mp4 --detect-every every` runs it, one frame per call."""
+    from pipeline.sources import Frame
+    from pipeline.tracker import IouTracker
+
+    tracker, count = IouTracker(), [0]
+
+    def step(image: np.ndarray) -> None:
+        pipe.track_frame(Frame(image, "video", count[0]), tracker, count[0] % every == 0)
+        count[0] += 1
+
+    return step
 
 
 def main() -> None:
@@ -152,6 +165,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--photos", type=int, default=197, help="WIDER FACE photos for the peer comparison")
     ap.add_argument("--video-frames", type=int, default=150, help="moving-video frames for it")
+    ap.add_argument("--detect-every", type=int, default=PipelineConfig.detect_every,
+                    help="ours on the video also with this --detect-every [fer-detect's default]")
     ap.add_argument("--only-peer", action="store_true", help="only the comparison with the peer")
     args = ap.parse_args()
 
@@ -160,7 +175,7 @@ def main() -> None:
         from pipeline import FacePipeline
 
         peer_comparison(FacePipeline.from_config(), wider_photos(args.photos),
-                        moving_video(args.video_frames))
+                        moving_video(args.video_frames), args.detect_every)
         return
 
     from fd.predict import HaarDetector, YoloOnnxDetector, YoloTorchDetector
@@ -215,10 +230,9 @@ def main() -> None:
 
     from bench.frames import moving_video, wider_photos
     from pipeline import FacePipeline
-    from pipeline.config import PipelineConfig
 
     peer_comparison(FacePipeline.from_config(PipelineConfig(fd_model=str(onnx), fer_model=str(fer_model))),
-                    wider_photos(args.photos), moving_video(args.video_frames))
+                    wider_photos(args.photos), moving_video(args.video_frames), args.detect_every)
 
 
 if __name__ == "__main__":

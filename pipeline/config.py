@@ -43,6 +43,9 @@ class PipelineConfig:
     smoothing: float = 0.6  # video/camera: weight of the past in the per-face moving average
     track_iou: float = 0.3  # video/camera: IoU that links a face to the previous frame's
     max_missed: int = 15  # video/camera: frames a face may vanish and keep its id
+    # video/camera: run the detector on every Nth frame only; the tracker carries the boxes along
+    # their motion in between (bench/detect_every.py measured the default)
+    detect_every: int = 1
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ LIMITS: dict[str, Limit] = {
     "smoothing": Limit(float, 0, 1, high_open=True),  # 1 would freeze the first frame's emotion
     "track_iou": Limit(float, 0, 1),
     "max_missed": Limit(int, 0, 100000),
+    "detect_every": Limit(int, 1, 1000),
 }
 TEXT_OR_NONE = ("fd_model", "fer_model")
 
