@@ -174,7 +174,8 @@ def main() -> None:
         from bench.frames import moving_video, wider_photos
         from pipeline import FacePipeline
 
-        peer_comparison(FacePipeline.from_config(), wider_photos(args.photos),
+        cfg = PipelineConfig(fd_model=args.fd_model, fer_model=args.fer_model)
+        peer_comparison(FacePipeline.from_config(cfg), wider_photos(args.photos),
                         moving_video(args.video_frames), args.detect_every)
         return
 

@@ -266,7 +266,7 @@ def _plan(inputs: tuple[str, ...], camera: str | None, json_target: str | None, 
               help="video/camera emotion smoothing, 0 = off [0.6]")
 @click.option("--detect-every", type=_limited("detect_every"),
               help="video/camera: find faces on every Nth frame only and carry the boxes along "
-                   "their motion in between (faster, boxes lag a little) [1]")
+                   "their motion in between (1: every frame) [3]")
 @click.option("--tta/--no-tta", default=None, help="mirrored test-time augmentation [model's]")
 @click.option("--no-show", is_flag=True, help="camera: no window (headless)")
 @click.option("--max-frames", type=click.IntRange(min=1), help="video/camera: stop after N frames")
