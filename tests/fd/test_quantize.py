@@ -54,3 +54,32 @@ def test_quantize_refuses_a_folder_without_images(tiny, tmp_path):
                                                "--out", str(tmp_path / "x.onnx")])
     assert result.exit_code == 1 and "no images" in result.output
     assert not (tmp_path / "x.onnx").exists()
+
+
+@pytest.mark.slow
+def test_the_shipped_detector_quantized_agrees_with_float_on_the_example_photo(tmp_path):
+    """INT8 from the shipped float ONNX, calibrated on a few real photos: the same face, boxed
+    within IoU 0.8 of the float model's box, on the example photo and a landscape copy of it."""
+    import cv2
+
+    from fd.boxes import iou
+    from fd.quantize import quantize_detector
+    from pipeline.models import default_face_model
+
+    model = default_face_model()
+    if model is None:
+        pytest.skip("no packaged face model")
+    photo = cv2.imread(str(fixtures.astronaut_path()))
+    calib = tmp_path / "calib"
+    views = [photo, fixtures.face_patch(), cv2.imread(str(fixtures.grace_hopper_path())),
+             cv2.resize(photo, (320, 240)), cv2.flip(photo, 1), photo[:, 100:]]
+    for i, view in enumerate(views):
+        fixtures.write_image(calib / f"{i}.jpg", view)
+    out = quantize_detector(model, tmp_path / "int8.onnx", calib, count=len(views))
+    fp32 = YoloOnnxDetector(model, None, 0.35, 0.5, 100)
+    int8 = YoloOnnxDetector(out, None, 0.35, 0.5, 100)
+    for image in (photo, cv2.copyMakeBorder(photo, 0, 0, 150, 250, cv2.BORDER_REPLICATE)):
+        ref, _ = fp32.detect(image)
+        got, scores = int8.detect(image)
+        assert len(ref) == len(got) == 1
+        assert iou(got, ref)[0, 0] > 0.8 and scores[0] > 0.35
