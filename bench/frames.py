@@ -39,7 +39,7 @@ def wider_photos(count: int = 197, root: Path | None = None) -> list[np.ndarray]
     if not (root / "wider_face_split").is_dir():
         return []
     paths = sorted(r.path for r in read_widerface(root, "train", SkipLog()) if 1 <= len(r.boxes) <= 3)
-    if not paths:
+    if not paths or count < 1:
         return []
     step = len(paths) / min(count, len(paths))
     chosen = [paths[int(i * step)] for i in range(min(count, len(paths)))]
