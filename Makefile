@@ -14,7 +14,7 @@ TORCH     ?= torch==2.14.1 torchvision==0.29.1
 STAMP     := $(VENV)/.installed
 DEMO_STAMP := $(DEMO_VENV)/.installed
 
-.PHONY: setup setup-demo demo test lint bench clean ship-fer ship-fd
+.PHONY: setup setup-demo demo test lint bench clean ship-fer ship-fd quantize-fd
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,21 @@ ship-fd: setup
 	$(PY) -c "import sys; from fd.train import package_detector; \
 	  print(*package_detector(sys.argv[1], 'pipeline/models', int(sys.argv[2])), sep='\n')" \
 	  $(PT) $(IMGSZ)
+
+# The shipped INT8 face detector, rebuilt from the shipped .pt (run after ship-fd): exported to a
+# float ONNX in a temporary folder, then fd-quantize calibrates it on real training images
+# letterboxed as inference does. make quantize-fd IMAGES=data/faces/images/train [IMGSZ=640]
+IMGSZ ?= 640
+QUANT_COUNT ?= 150
+quantize-fd: setup
+	@test -d "$(IMAGES)" || { echo "IMAGES=<an fd-prep dataset's images/train folder> is required"; exit 2; }
+	tmp=$$(mktemp -d) && \
+	$(PY) -c "import sys; from fd.train import package_detector; \
+	  package_detector(sys.argv[1], sys.argv[2], int(sys.argv[3]))" \
+	  pipeline/models/face_yolov8n.pt $$tmp $(IMGSZ) && \
+	$(VENV)/bin/fd-quantize --model $$tmp/face_yolov8n.onnx --images $(IMAGES) \
+	  --count $(QUANT_COUNT) --out pipeline/models/face_yolov8n_int8.onnx; \
+	status=$$?; rm -rf $$tmp; exit $$status
 
 clean:
 	rm -rf $(VENV) $(DEMO_VENV) runs/demo .pytest_cache

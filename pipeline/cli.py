@@ -140,7 +140,8 @@ def _run_stream(pipe, frames, cfg, outputs: Outputs, source: str, live: bool, sh
                dynamic_ncols=True, leave=False)
     started, fps, ran_out = time.monotonic(), None, False
     try:
-        for n, (frame, result) in enumerate(pipe.analyze_stream(frames, tracker), start=1):
+        for n, (frame, result) in enumerate(pipe.analyze_stream(frames, tracker,
+                                                                        cfg.detect_every), start=1):
             timeline.add(result)
             if outputs.jsonl:
                 outputs.jsonl.write(result)
@@ -273,6 +274,9 @@ def _plan(inputs: tuple[str, ...], camera: str | None, json_target: str | None, 
                    f"emotion (too small to read; 0 reads all) [{MIN_FACE}]")
 @click.option("--smoothing", type=_limited("smoothing"),
               help="video/camera emotion smoothing, 0 = off [0.6]")
+@click.option("--detect-every", type=_limited("detect_every"),
+              help="video/camera: find faces on every Nth frame only and carry the boxes along "
+                   "their motion in between (1: every frame) [3]")
 @click.option("--tta/--no-tta", default=None, help="mirrored test-time augmentation [model's]")
 @click.option("--no-show", is_flag=True, help="camera: no window (headless)")
 @click.option("--max-frames", type=click.IntRange(min=1), help="video/camera: stop after N frames")
@@ -281,8 +285,8 @@ def _plan(inputs: tuple[str, ...], camera: str | None, json_target: str | None, 
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="YAML with pipeline settings (flags override it)")
 def main(inputs, camera, whole_image, detector, fd_model, fer_model, json_target, append, out_dir,
-         exist_ok, imgsz, conf, iou, max_det, margin, min_face, smoothing, tta, no_show, max_frames,
-         duration, config_path, **scale):
+         exist_ok, imgsz, conf, iou, max_det, margin, min_face, smoothing, detect_every, tta, no_show,
+         max_frames, duration, config_path, **scale):
     """Find every face in photos, folders, videos or a camera and name its emotion.
 
     \b
@@ -302,7 +306,8 @@ def main(inputs, camera, whole_image, detector, fd_model, fer_model, json_target
         cfg = load_config(config_path, {
             "detector": "whole" if whole_image else detector, "fd_model": fd_model,
             "fer_model": fer_model, "imgsz": imgsz, "conf": conf, "iou": iou, "max_det": max_det,
-            "margin": margin, "min_face": min_face, "smoothing": smoothing, "tta": tta})
+            "margin": margin, "min_face": min_face, "smoothing": smoothing, "tta": tta,
+            "detect_every": detect_every})
         batch = any(scale.values())  # --workers, --worker-threads, --resume, --ray
         if batch:
             from pipeline import parallel

@@ -43,6 +43,11 @@ class PipelineConfig:
     smoothing: float = 0.6  # video/camera: weight of the past in the per-face moving average
     track_iou: float = 0.3  # video/camera: IoU that links a face to the previous frame's
     max_missed: int = 15  # video/camera: frames a face may vanish and keep its id
+    # video/camera: run the detector on every Nth frame only; the tracker carries the boxes along
+    # their motion in between. 3, measured by bench/detect_every.py on a moving video: boxes keep
+    # a mean IoU of 0.93 with detecting every frame, 99% of faces found, 2.3x the frame rate
+    # (4: IoU 0.89, 98%; 6: IoU 0.80, 92% and more id switches)
+    detect_every: int = 3
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ LIMITS: dict[str, Limit] = {
     "smoothing": Limit(float, 0, 1, high_open=True),  # 1 would freeze the first frame's emotion
     "track_iou": Limit(float, 0, 1),
     "max_missed": Limit(int, 0, 100000),
+    "detect_every": Limit(int, 1, 1000),
 }
 TEXT_OR_NONE = ("fd_model", "fer_model")
 

@@ -78,7 +78,7 @@ def analyse(pipe, cfg: PipelineConfig, kind: str, path: str, max_frames: int | N
         lines: list[str] = []
         tracks: set[int] = set()
         started = time.monotonic()
-        for _, result in pipe.analyze_stream(read_video(path), tracker):
+        for _, result in pipe.analyze_stream(read_video(path), tracker, cfg.detect_every):
             lines.append(json.dumps(result.to_json()) + "\n")
             tracks.update(f.id for f in result.faces if f.id is not None)
             if halt is not None and halt.is_set():

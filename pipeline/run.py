@@ -99,7 +99,15 @@ class FacePipeline:
         with `too_small` set and no probabilities."""
         t0 = time.perf_counter()
         boxes, scores = self.detector.detect(image)
+        detect_ms = (time.perf_counter() - t0) * 1e3
+        return self._classify(image, boxes, scores, source, frame, time_s, scale, detect_ms)
+
+    def _classify(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray | None,
+                  source: str, frame: int | None, time_s: float | None, scale: float,
+                  detect_ms: float, ids: list[int] | None = None) -> FrameResult:
+        """Crop and classify the given boxes (detected, or carried by the tracker with `ids`)."""
         t1 = time.perf_counter()
+        h, w = image.shape[:2]
         sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) if len(boxes) \
             else np.zeros(0)
         keep = [i for i, side in enumerate(sides) if side >= 2]  # a narrower box is no face
@@ -113,28 +121,45 @@ class FacePipeline:
         t3 = time.perf_counter()
         by_face = dict(zip(readable, probs, strict=True))
         faces = [Face(box=tuple(float(v) / scale for v in boxes[i]),
-                      score=None if scores is None else float(scores[i]),
+                      score=None if scores is None or scores[i] is None else float(scores[i]),
                       probabilities={} if i not in by_face else
                       dict(zip(self.labels, by_face[i].tolist(), strict=True)),
-                      too_small=i not in by_face)
+                      too_small=i not in by_face, id=None if ids is None else ids[i])
                  for i in keep]
-        h, w = image.shape[:2]
         return FrameResult(source=source, frame=frame, width=round(w / scale),
                            height=round(h / scale), faces=faces, time=time_s,
-                           timings={"detect": (t1 - t0) * 1e3, "crop": (t2 - t1) * 1e3,
+                           timings={"detect": detect_ms, "crop": (t2 - t1) * 1e3,
                                     "classify": (t3 - t2) * 1e3})
 
     def analyze_frame(self, frame: Frame) -> FrameResult:
         return self.analyze(frame.image, frame.source, frame.index, frame.time, frame.scale)
 
-    def analyze_stream(self, frames: Iterable[Frame], tracker: IouTracker | None = None
-                       ) -> Iterator[tuple[Frame, FrameResult]]:
-        """Video or camera frames with stable face ids and smoothed emotions."""
+    def analyze_stream(self, frames: Iterable[Frame], tracker: IouTracker | None = None,
+                       detect_every: int = 1) -> Iterator[tuple[Frame, FrameResult]]:
+        """Video or camera frames with stable face ids and smoothed emotions. With
+        `detect_every` N > 1 the detector runs on every Nth frame only; in between the tracker
+        carries the boxes along their motion and only the classifier runs."""
         tracker = tracker or IouTracker()
-        for frame in frames:
+        for n, frame in enumerate(frames):
+            yield frame, self.track_frame(frame, tracker, n % detect_every == 0)
+
+    def track_frame(self, frame: Frame, tracker: IouTracker, detect: bool = True) -> FrameResult:
+        """One frame of a stream: detected (`detect`) or carried from the tracker's boxes."""
+        if detect:
             result = self.analyze_frame(frame)
             tracker.update(result.faces, self.labels)
-            yield frame, result
+            return result
+        carried = tracker.carry()
+        h, w = frame.image.shape[:2]
+        # a box carried out of the frame is clipped to nothing and dropped (the tracker then
+        # counts it missing)
+        boxes = np.clip(np.array([box for _, box, _ in carried], np.float64).reshape(-1, 4)
+                        * frame.scale, 0, [w, h, w, h])
+        result = self._classify(frame.image, boxes, [score for *_, score in carried], frame.source,
+                                frame.index, frame.time, frame.scale, 0.0,
+                                [i for i, _, _ in carried])
+        tracker.carried(result.faces, self.labels)
+        return result
 
 
 def analyze_paths(paths: list[str], cfg: PipelineConfig | None = None) -> list[FrameResult]:
@@ -150,5 +175,6 @@ def analyze_paths(paths: list[str], cfg: PipelineConfig | None = None) -> list[F
             results.append(pipe.analyze_frame(read_image(path)))
         else:
             tracker = IouTracker(cfg.track_iou, cfg.max_missed, cfg.smoothing)
-            results.extend(r for _, r in pipe.analyze_stream(read_video(path), tracker))
+            results.extend(r for _, r in pipe.analyze_stream(read_video(path), tracker,
+                                                             cfg.detect_every))
     return results
