@@ -110,7 +110,8 @@ class Outputs:
         from pipeline.sinks import save_annotated_image
 
         if self.plan:
-            save_annotated_image(self.plan.photos[frame.source], result, frame.image)
+            save_annotated_image(self.plan.photos[frame.source], result, frame.image,
+                                 frame.scale)
         if self.jsonl:
             self.jsonl.write(result)
         _say(_describe(result), self.human_to_stderr)

@@ -14,7 +14,7 @@ draws it.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -275,6 +275,14 @@ def _text(image: np.ndarray, text: Text, x: int, y: int, ink: tuple[int, int, in
     """`text` with its top-left corner at x, y."""
     cv2.putText(image, text.text, (x, y + text.height), FONT, text.scale, ink, text.thickness,
                 cv2.LINE_AA)
+
+
+def faces_at_scale(faces: list[Face], scale: float) -> list[Face]:
+    """Faces with boxes in the pixels of an image decoded at `scale` (huge JPEGs are decoded at
+    1/2 to 1/8 size while records keep original pixels), so drawings land on the faces."""
+    if scale == 1.0:
+        return faces
+    return [replace(f, box=tuple(v * scale for v in f.box)) for f in faces]
 
 
 def draw_faces(image: np.ndarray, faces: list[Face], fps: float | None = None) -> np.ndarray:

@@ -27,7 +27,7 @@ from typing import IO
 import cv2
 import numpy as np
 
-from pipeline.draw import draw_faces
+from pipeline.draw import draw_faces, faces_at_scale
 from pipeline.errors import ConfigError
 from pipeline.records import FrameResult
 
@@ -213,9 +213,11 @@ class OutputPlan:
                               "or choose another --out folder")
 
 
-def save_annotated_image(path: Path, result: FrameResult, image: np.ndarray) -> Path:
-    """The photo with its boxes and labels, written whole to `path` (its suffix picks the format)."""
-    ok, data = cv2.imencode(path.suffix, draw_faces(image, result.faces))
+def save_annotated_image(path: Path, result: FrameResult, image: np.ndarray,
+                         scale: float = 1.0) -> Path:
+    """The photo with its boxes and labels, written whole to `path` (its suffix picks the format).
+    `scale` is the decoded size over the original, as `Frame.scale`."""
+    ok, data = cv2.imencode(path.suffix, draw_faces(image, faces_at_scale(result.faces, scale)))
     if not ok:
         raise OSError(f"cannot encode {path}")
     write_atomic(path, data.tobytes())

@@ -24,9 +24,9 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.config import LIMITS, PipelineConfig
-from pipeline.draw import COLOURS, draw_faces
+from pipeline.draw import COLOURS, draw_faces, faces_at_scale
 from pipeline.errors import ImageTooLarge, InputError
-from pipeline.records import Face, FrameResult
+from pipeline.records import FrameResult
 from pipeline.run import FacePipeline
 from pipeline.serve.limits import BodyLimit, BodyTooLarge
 from pipeline.serve.options import (
@@ -156,10 +156,8 @@ def _timing(result: FrameResult) -> str:
 def annotated_jpeg(image, result: FrameResult, scale: float) -> bytes:
     """The decoded image with its boxes and labels; boxes are in original pixels, so a photo
     decoded reduced gets them scaled down to the pixels it has."""
-    faces = result.faces if scale == 1.0 else [
-        Face(box=tuple(v * scale for v in f.box), score=f.score, probabilities=f.probabilities,
-             id=f.id, too_small=f.too_small) for f in result.faces]
-    ok, data = cv2.imencode(".jpg", draw_faces(image, faces), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    ok, data = cv2.imencode(".jpg", draw_faces(image, faces_at_scale(result.faces, scale)),
+                            [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return data.tobytes()

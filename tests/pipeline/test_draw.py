@@ -140,3 +140,20 @@ def test_a_stadium_is_laid_out_in_well_under_a_second_per_thousand_faces():
     plan = layout((3000, 4000, 3), faces)
     assert time.perf_counter() - started < 5
     assert len(plan.labels) > 300 and plan.legend is not None
+
+
+def test_a_photo_decoded_reduced_is_drawn_where_its_faces_are(tmp_path):
+    """Huge JPEGs are decoded at 1/2..1/8 size while records keep original pixels: the saved
+    drawing scales the boxes down to the decoded image, or they would miss the faces."""
+    import cv2
+
+    from pipeline.records import FrameResult
+    from pipeline.sinks import save_annotated_image
+
+    decoded = np.zeros((400, 400, 3), np.uint8)  # a 1600x1600 photo decoded at 1/4
+    result = FrameResult(source="huge.jpg", frame=None, width=1600, height=1600,
+                         faces=[face(800, 800, 400)])
+    out = cv2.imread(str(save_annotated_image(tmp_path / "huge.png", result, decoded, 0.25)))
+    changed = np.flatnonzero(out.any(axis=2).any(axis=0))
+    # the box spans 200-300 px in the decoded image (800-1200 in the original: off the image)
+    assert 190 <= changed.min() <= 205 and 295 <= changed.max() < 360  # the label may overhang
