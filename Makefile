@@ -1,8 +1,7 @@
 # Two entry points for a fresh machine: `make demo` and `make test` (README.md).
 #   make demo: the core install (ONNX Runtime + OpenCV, README "Installing") in its own $(DEMO_VENV),
 #              then fer-detect on the example photo. No TensorFlow, PyTorch or ultralytics.
-#   make test: the train, serve and dev extras in $(VENV), then the whole suite (ray joins when
-#              its feature lands).
+#   make test: the train, serve, ray and dev extras in $(VENV), then the whole suite.
 VENV      ?= .venv
 DEMO_VENV ?= .venv-demo
 PYTHON    ?= python3
@@ -19,7 +18,7 @@ DEMO_STAMP := $(DEMO_VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet $(TORCH) -e ".[train,serve,dev]"
+	$(PIP) install --quiet $(TORCH) -e ".[train,serve,ray,dev]"
 	# triton makes `import tensorflow` before `import torchvision` segfault; CPU runs need none.
 	-$(PIP) uninstall --quiet -y triton
 	# ultralytics brings opencv-python, albumentations opencv-python-headless: both provide cv2.
