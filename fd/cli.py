@@ -324,8 +324,11 @@ def eval_cmd(models, data, split, events, exclude_val_events, imgsz, conf, close
 @click.option("--per-channel/--per-tensor", default=True, show_default=True)
 @click.option("--quantize-head/--float-head", default=False, show_default=True,
               help="also quantize the detection head's last convolutions and box decoding")
+@click.option("--keep-float", multiple=True, metavar="NAME",
+              help="keep every node whose name contains NAME in float, e.g. /model.22/ (the whole "
+                   "head) or /model.0/ (the first conv); repeatable")
 @user_errors(FerError)
-def quantize_cmd(model, images, out, count, per_channel, quantize_head):
+def quantize_cmd(model, images, out, count, per_channel, quantize_head, keep_float):
     """Quantize a YOLO face detector to INT8 (ONNX Runtime static quantization, QDQ)."""
     from fd.quantize import quantize_detector
 
@@ -334,5 +337,5 @@ def quantize_cmd(model, images, out, count, per_channel, quantize_head):
     if not Path(images).is_dir():
         raise FdError(f"calibration image folder {images} not found")
     written = quantize_detector(Path(model), Path(out), Path(images), count, per_channel,
-                                exclude_head=not quantize_head)
+                                exclude_head=not quantize_head, keep_float=tuple(keep_float))
     click.echo(f"wrote {written} ({written.stat().st_size / 1e6:.1f} MB)")

@@ -107,7 +107,8 @@ def quantize_detector(model: Path, out: Path, images: Path, count: int = 150,
         quantized = onnx.load(str(staged))
         original = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
         original["quantization"] = (f"int8 static QDQ, per_channel={per_channel}, "
-                                    f"exclude_head={exclude_head}, {len(paths)} calibration images")
+                                    f"exclude_head={exclude_head}, keep_float={list(keep_float)}, "
+                                    f"{len(paths)} calibration images")
         del quantized.metadata_props[:]
         for key, value in original.items():
             quantized.metadata_props.add(key=key, value=value)
