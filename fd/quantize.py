@@ -84,6 +84,9 @@ def quantize_detector(model: Path, out: Path, images: Path, count: int = 150,
         raise FdError(f"calibration method '{method}': use one of {', '.join(methods)}")
     model, out = Path(model), Path(out)
     detector = YoloOnnxDetector(model, imgsz, 0.35, 0.5, 1000)  # refuses a non-YOLO file
+    if any(n.op_type in ("QuantizeLinear", "QLinearConv") for n in onnx.load(str(model)).graph.node):
+        raise FdError(f"face model {model} is already quantized (INT8); quantize the float export "
+                      "of its .pt instead (make quantize-fd does both)")
     paths = calibration_images(images, count)
 
     class Reader(CalibrationDataReader):
