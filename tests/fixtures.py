@@ -236,9 +236,14 @@ def signal_when_marked(script: str, args: list[str], mark: Path, sig: int, env: 
                        cwd: Path, start_timeout: float = 60) -> subprocess.CompletedProcess:
     """Run `python -c script args` and send `sig` once the script has created `mark` (it is
     halfway through its work); return what it printed and its exit status."""
+    import signal
+
+    # A suite started in the background (`make test &`) inherits SIGINT ignored, and Python then
+    # never raises KeyboardInterrupt: give the child the default disposition a terminal gives.
     proc = subprocess.Popen([sys.executable, "-c", script, *map(str, args)], cwd=cwd,
                             env={**os.environ, "FER_TEST_MARK": str(mark), **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + start_timeout
         while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
