@@ -409,13 +409,19 @@ def _run(pipe, cfg, items, camera, outputs: Outputs, show: bool, max_frames: int
             outputs.close(commit=False)  # a crash: the previous --json file stays as it was
             raise
     outputs.close()
+    exit_if_stopped(stop, done, failed)
+    return done, failed
+
+
+def exit_if_stopped(stop, done: int, failed: int) -> None:
+    """After a signal, the outputs already closed: say what was done and exit with the signal's
+    code (130/143), the same for a plain run and a --workers/--ray one."""
     if stop:
         if failed:
             click.echo(f"fer-detect: {failed} input(s) failed", err=True)
         click.echo(f"fer-detect: stopped; {done} input(s) processed, their outputs written",
                    err=True)
         raise SystemExit(stop.exit_code)
-    return done, failed
 
 
 if __name__ == "__main__":

@@ -236,7 +236,7 @@ def run_batch(items: list[tuple[str, str]], cfg: PipelineConfig, outputs, resume
     """The batch through worker processes (or Ray), with the plain run's exit rules: returns
     (processed, failed), inputs skipped as done counting as processed; a signal writes what is
     done and exits 130/143."""
-    from pipeline.cli import Stop
+    from pipeline.cli import Stop, exit_if_stopped
 
     resumed = resumed or Resumed()
     if resumed.done or resumed.cut:
@@ -272,10 +272,5 @@ def run_batch(items: list[tuple[str, str]], cfg: PipelineConfig, outputs, resume
     if resumed.done:
         click.echo(f"fer-detect: {done} input(s) processed now, {len(resumed.done)} skipped as done "
                    f"(already in {outputs.jsonl.target})", err=True)
-    if stop:
-        if failed:
-            click.echo(f"fer-detect: {failed} input(s) failed", err=True)
-        click.echo(f"fer-detect: stopped; {done} input(s) processed, their outputs written",
-                   err=True)
-        raise SystemExit(stop.exit_code)
+    exit_if_stopped(stop, done, failed)
     return done + len(resumed.done), failed
