@@ -363,7 +363,13 @@ def _run(pipe, cfg, items, camera, outputs: Outputs, show: bool, max_frames: int
          duration: float | None) -> tuple[int, int]:
     """The batch: each input's failure, whatever its kind, is reported as one line and the rest go
     on; a signal ends it after the input at hand with every output finished."""
-    from pipeline.sources import open_camera, probe_video, read_image, read_video
+    from pipeline.sources import (
+        check_all_frames_read,
+        open_camera,
+        probe_video,
+        read_image,
+        read_video,
+    )
 
     done = failed = 0
     with Stop() as stop:
@@ -390,11 +396,8 @@ def _run(pipe, cfg, items, camera, outputs: Outputs, show: bool, max_frames: int
                         frames, ran_out = _run_stream(pipe, read_video(path), cfg, outputs, path,
                                                       False, False, max_frames, None, fps, total,
                                                       stop)
-                        # headers without a frame index estimate the count: allow 2%
-                        if ran_out and total and frames < total - max(2, total // 50):
-                            raise PartlyRead(path, f"only {frames} of the {total} frames its header "
-                                                   "declares could be read (truncated or corrupt?); "
-                                                   "those were analysed")
+                        if ran_out:
+                            check_all_frames_read(path, frames, total)
                     done += 1
                 except Exception as e:  # one input's failure, never the batch's
                     failed += 1

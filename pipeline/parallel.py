@@ -61,7 +61,7 @@ def analyse(pipe, cfg: PipelineConfig, kind: str, path: str, max_frames: int | N
     for a bad input. `halt` (an Event) set during a video abandons it."""
     from pipeline.cli import _describe, _failure
     from pipeline.errors import InputError, PartlyRead
-    from pipeline.sources import probe_video, read_image, read_video
+    from pipeline.sources import check_all_frames_read, probe_video, read_image, read_video
     from pipeline.tracker import IouTracker
 
     out = Outcome(path)
@@ -87,11 +87,10 @@ def analyse(pipe, cfg: PipelineConfig, kind: str, path: str, max_frames: int | N
             if max_frames and len(lines) >= max_frames:
                 break
         else:
-            # the plain run's check: headers without a frame index estimate the count (2%)
-            if total and len(lines) < total - max(2, total // 50):
-                out.failure = "incomplete " + _failure(path, PartlyRead(
-                    path, f"only {len(lines)} of the {total} frames its header declares could be "
-                          "read (truncated or corrupt?); those were analysed"))
+            try:
+                check_all_frames_read(path, len(lines), total)
+            except PartlyRead as e:
+                out.failure = "incomplete " + _failure(path, e)
         out.lines = "".join(lines)
         fps = len(lines) / max(time.monotonic() - started, 1e-6)
         out.said.append(f"{path}: {len(lines)} frames, {fps:.1f} fps, {len(tracks)} face track(s)")
@@ -112,6 +111,12 @@ def _start_worker(cfg: PipelineConfig, threads: int, halt, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_parent(parent)
+    _WORKER.update(pipe=pipeline_with_threads(cfg, threads), cfg=cfg, halt=halt)
+
+
+def pipeline_with_threads(cfg: PipelineConfig, threads: int):
+    """A FacePipeline whose ONNX Runtime sessions and OpenCV use `threads` threads: one of several
+    worker processes or Ray actors sharing the cores, so together they do not oversubscribe."""
     import cv2
 
     from fer.predict import set_onnx_threads
@@ -119,7 +124,7 @@ def _start_worker(cfg: PipelineConfig, threads: int, halt, parent: int) -> None:
 
     set_onnx_threads(threads)
     cv2.setNumThreads(threads)
-    _WORKER.update(pipe=FacePipeline.from_config(cfg), cfg=cfg, halt=halt)
+    return FacePipeline.from_config(cfg)
 
 
 def _die_with_parent(parent: int) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipeline.config import PipelineConfig
 from pipeline.errors import PipelineError
-from pipeline.parallel import Outcome, analyse
+from pipeline.parallel import Outcome, analyse, pipeline_with_threads
 
 #: Inputs per map_batches call: small, so a slow photo holds few others back.
 BATCH_SIZE = 4
@@ -29,15 +29,8 @@ class _Analyser:
     """One Ray actor: loads the models once, then analyses batches of (kind, path) rows."""
 
     def __init__(self, cfg: PipelineConfig, max_frames: int | None, threads: int):
-        import cv2
-
-        from fer.predict import set_onnx_threads
-        from pipeline.run import FacePipeline
-
-        set_onnx_threads(threads)  # the CPUs Ray reserved for this actor, no more
-        cv2.setNumThreads(threads)
         self.cfg, self.max_frames = cfg, max_frames
-        self.pipe = FacePipeline.from_config(cfg)
+        self.pipe = pipeline_with_threads(cfg, threads)  # the CPUs Ray reserved for it, no more
 
     def __call__(self, batch: dict) -> dict:
         outcomes = [analyse(self.pipe, self.cfg, str(kind), str(path), self.max_frames)

@@ -16,7 +16,7 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # no V4L2 warnings for a mis
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from pipeline.errors import ImageTooLarge, InputError  # noqa: E402
+from pipeline.errors import ImageTooLarge, InputError, PartlyRead  # noqa: E402
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".jp2",
                             ".pgm", ".ppm", ".gif"})
@@ -196,6 +196,15 @@ def probe_video(path: str) -> tuple[float | None, int | None]:
     finally:
         cap.release()
     return (fps if fps and fps > 0 else None), (int(total) if total and total > 0 else None)
+
+
+def check_all_frames_read(path: str, frames: int, total: int | None) -> None:
+    """Raise PartlyRead when a video that ran out gave clearly fewer frames than its header
+    declared (truncated or corrupt); headers without a frame index estimate the count, so 2% (at
+    least 2 frames) short still counts as whole."""
+    if total and frames < total - max(2, total // 50):
+        raise PartlyRead(path, f"only {frames} of the {total} frames its header declares could be "
+                               "read (truncated or corrupt?); those were analysed")
 
 
 def open_camera(spec: str) -> Iterator[Frame]:
