@@ -24,6 +24,11 @@ HAAR_FILE = "haarcascade_frontalface_default.xml"
 STRIDE = 32
 
 
+def stride_multiple(size: int, stride: int = STRIDE) -> int:
+    """`size` rounded up to a multiple of `stride`, as every side of a YOLO input must be."""
+    return -(-size // stride) * stride
+
+
 def letterbox(image: np.ndarray, size: int, stride: int | None = None
               ) -> tuple[np.ndarray, float, tuple[float, float]]:
     """Resize keeping the aspect ratio so the longer side is `size`, then pad with YOLO's gray.
@@ -38,7 +43,7 @@ def letterbox(image: np.ndarray, size: int, stride: int | None = None
     resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR) if (nh, nw) != (h, w) \
         else image
     if stride:
-        out_h, out_w = -(-nh // stride) * stride, -(-nw // stride) * stride
+        out_h, out_w = stride_multiple(nh, stride), stride_multiple(nw, stride)
     else:
         out_h = out_w = size
     top, left = (out_h - nh) // 2, (out_w - nw) // 2

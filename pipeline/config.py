@@ -17,9 +17,6 @@ from fer.errors import FerError
 from pipeline.errors import ConfigError
 
 DETECTORS = ("auto", "yolo", "haar", "whole")
-#: YOLO's largest stride: the detector's input side is rounded up to a multiple of it, as
-#: ultralytics does.
-STRIDE = 32
 #: --min-face's default, from bench/min_face_accuracy.py (README: "Faces too small to read").
 MIN_FACE = 24
 
@@ -70,7 +67,7 @@ class Limit:
 
 
 LIMITS: dict[str, Limit] = {
-    "imgsz": Limit(int, 1, 4096),  # rounded up to a multiple of STRIDE; never above MAX_SIDE
+    "imgsz": Limit(int, 1, 4096),  # rounded up to a multiple of fd.predict.STRIDE; never above MAX_SIDE
     "conf": Limit(float, 0, 1),
     "iou": Limit(float, 0, 1),
     "max_det": Limit(int, 1, 10000),
@@ -108,8 +105,10 @@ def check_config(cfg: PipelineConfig, where: str = "") -> PipelineConfig:
             raise ConfigError(f"{where}{name} must be a file path, got {value!r}")
     if cfg.tta is not None and not isinstance(cfg.tta, bool):
         raise ConfigError(f"{where}tta must be true or false, got {cfg.tta!r}")
+    from fd.predict import STRIDE, stride_multiple  # the face stage owns its input rule
+
     if cfg.imgsz is not None and cfg.imgsz % STRIDE:
-        rounded = -(-cfg.imgsz // STRIDE) * STRIDE
+        rounded = stride_multiple(cfg.imgsz)
         print(f"fer-detect: imgsz {cfg.imgsz} is not a multiple of the detector's stride "
               f"{STRIDE}; using {rounded}", file=sys.stderr)
         cfg.imgsz = rounded

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import copy
 
-from pipeline.config import LIMITS, STRIDE
+from fd.predict import STRIDE, stride_multiple
+from pipeline.config import LIMITS
 from pipeline.run import FacePipeline
 
 #: Options a request may give, each held to the same limits as fer-detect's flags.
@@ -45,7 +46,7 @@ def tuned(pipe: FacePipeline, options: dict[str, object]) -> FacePipeline:
     result = copy.copy(pipe)
     wanted = {k: v for k, v in given.items() if k in DETECTOR_OPTIONS}
     if "imgsz" in wanted:
-        wanted["imgsz"] = -(-int(wanted["imgsz"]) // STRIDE) * STRIDE
+        wanted["imgsz"] = stride_multiple(int(wanted["imgsz"]))
     if wanted:
         detector = copy.copy(pipe.detector)
         kind = type(detector).__name__
