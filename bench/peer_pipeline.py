@@ -33,7 +33,9 @@ class PeerPipeline:
     def __init__(self, yunet: Path, tflite: Path, threads: int = 2):
         from ai_edge_litert.interpreter import Interpreter
 
-        self.detector = cv2.FaceDetectorYN.create(str(yunet), "", (320, 320), 0.5, 0.3, 5000)
+        from fd.predict import YuNetDetector
+
+        self.detector = YuNetDetector(yunet, conf=0.5)  # the same YuNet fd-eval runs
         self.interpreter = Interpreter(str(tflite), num_threads=threads)
         self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]["index"]
@@ -54,22 +56,19 @@ class PeerPipeline:
         return ((face.astype(np.float32) / 255.0 - 0.5) * 2.0).reshape(1, SIDE, SIDE, 1)
 
     def analyze(self, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        h, w = image.shape[:2]
-        self.detector.setInputSize((w, h))
-        _, faces = self.detector.detect(image)
-        if faces is None:
+        boxes, _ = self.detector.detect(image)
+        if not len(boxes):
             return []
         gray = cv2.copyMakeBorder(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), PAD, PAD, PAD, PAD,
                                   cv2.BORDER_CONSTANT, value=0)
         out = []
-        for face in faces:
-            box = face[:4]
-            if box[2] < 2 or box[3] < 2:
+        for box in boxes:
+            x, y, w, h = box[0], box[1], box[2] - box[0], box[3] - box[1]
+            if w < 2 or h < 2:
                 continue
-            self.interpreter.set_tensor(self.input, self.crop(gray, box))
+            self.interpreter.set_tensor(self.input, self.crop(gray, np.array([x, y, w, h])))
             self.interpreter.invoke()
-            probs = self.interpreter.get_tensor(self.output)[0].copy()
-            out.append((np.array([box[0], box[1], box[0] + box[2], box[1] + box[3]]), probs))
+            out.append((box, self.interpreter.get_tensor(self.output)[0].copy()))
         return out
 
 
