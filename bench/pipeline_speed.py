@@ -8,7 +8,7 @@ frame), so the machine's changing load hits both alike; the ratio is the figure 
 
     python bench/pipeline_speed.py [--fd-model face.onnx] [--fd-pt face.pt] [--fer-model fer.onnx]
                                    [--imgsz 320] [--frames 60] [--photos 197] [--video-frames 150]
-                                   [--only-peer]
+                                   [--only-peer] [--no-zoom-out]
 
 Models default to the packaged ones; where the package ships no face model yet, an untrained
 YOLOv8n of the same architecture is built (same cost per frame; its boxes are meaningless, so the
@@ -170,13 +170,16 @@ def main() -> None:
     ap.add_argument("--detect-every", type=int, default=PipelineConfig.detect_every,
                     help="ours on the video also with this --detect-every [fer-detect's default]")
     ap.add_argument("--only-peer", action="store_true", help="only the comparison with the peer")
+    ap.add_argument("--no-zoom-out", dest="zoom_out", action="store_false",
+                    help="our detector without its half-size pass (fer-detect --no-zoom-out)")
     args = ap.parse_args()
 
     if args.only_peer:
         from bench.frames import moving_video, wider_photos
         from pipeline import FacePipeline
 
-        cfg = PipelineConfig(fd_model=args.fd_model, fer_model=args.fer_model)
+        cfg = PipelineConfig(fd_model=args.fd_model, fer_model=args.fer_model,
+                             zoom_out=args.zoom_out)
         peer_comparison(FacePipeline.from_config(cfg), wider_photos(args.photos),
                         moving_video(args.video_frames), args.detect_every)
         return
@@ -213,7 +216,7 @@ def main() -> None:
     backends = {
         "YOLO + ONNX Runtime": lambda: ort_det,
         "Haar cascade": HaarDetector,
-        "YOLO + PyTorch": lambda: YoloTorchDetector(Path(pt), ort_det.imgsz, 0.35, 0.5, 1000, "cpu"),
+        "YOLO + PyTorch": lambda: YoloTorchDetector(Path(pt), None, 0.35, 0.5, 1000, "cpu"),
     }
     fer_arg = ["--fer-model", str(fer_model)]
     print(f"photo cold start, median of 5 (`fer-detect {PHOTO.name}`):")
@@ -221,7 +224,7 @@ def main() -> None:
     print(f"  Haar cascade:        {cold_start([str(PHOTO), '--detector', 'haar', *fer_arg]):.2f} s")
     note = " (untrained stand-in: true boxes fed to the classifier)" if stand_in else ""
     print(f"\nper frame, 640x480 with 1-3 faces, median ms over {args.frames} frames; "
-          f"detector {ort_det.imgsz} px{note}")
+          f"detector at each frame's own size and zoomed out{note}")
     print(f"{'back end':<22}{'decode':>8}{'detect':>8}{'crop':>7}{'classify':>9}{'draw':>7}"
           f"{'total':>8}{'fps':>7}{'faces/frame':>12}")
     for name, make in backends.items():
@@ -234,7 +237,8 @@ def main() -> None:
     from bench.frames import moving_video, wider_photos
     from pipeline import FacePipeline
 
-    peer_comparison(FacePipeline.from_config(PipelineConfig(fd_model=str(onnx), fer_model=str(fer_model))),
+    peer_comparison(FacePipeline.from_config(PipelineConfig(fd_model=str(onnx), fer_model=str(fer_model),
+                                                            zoom_out=args.zoom_out)),
                     wider_photos(args.photos), moving_video(args.video_frames), args.detect_every)
 
 

@@ -211,7 +211,7 @@ def train_cmd(data, out, weights, epochs, imgsz, batch, device, hours, resume, n
 YUNET_CONF = 0.5  # the score threshold the peer pipeline runs YuNet at (shared/peers/README.md)
 
 
-def _detector_for(spec: str, imgsz: int | None):
+def _detector_for(spec: str, imgsz: int | None, zoom_out: bool = True):
     """'haar', 'yunet:PATH' or a YOLO .onnx/.pt path -> (label, detector, its operating conf),
     or None for a YuNet file that is absent (the peer is optional)."""
     from fd.predict import make_detector
@@ -225,7 +225,7 @@ def _detector_for(spec: str, imgsz: int | None):
             return None
         return "yunet", make_detector("yunet", path, conf=0.01, max_det=5000), YUNET_CONF
     return Path(spec).stem, make_detector("yolo", Path(spec), imgsz, conf=0.001, iou=0.6,
-                                          max_det=1000), None
+                                          max_det=1000, zoom_out=zoom_out), None
 
 
 @click.command(cls=OneLineErrors, context_settings=CTX)
@@ -238,7 +238,10 @@ def _detector_for(spec: str, imgsz: int | None):
 @click.option("--events", default="", help="only these events, e.g. the ones held out from training")
 @click.option("--exclude-val-events", default=",".join(HELD_OUT_VAL_EVENTS), show_default=True,
               help="WIDER FACE root only: val events never evaluated (the maintainers' test set)")
-@click.option("--imgsz", type=int, help="detector input size [the model's]")
+@click.option("--imgsz", type=int,
+              help="YOLO input size (long side) [each image at its own size, 160-1280 px]")
+@click.option("--zoom-out/--no-zoom-out", default=True, show_default=True,
+              help="YOLO: run each image again at half size and merge (finds close-ups)")
 @click.option("--conf", default=0.35, show_default=True,
               help="operating confidence for P/R and close-ups (YuNet: its own 0.5)")
 @click.option("--closeups/--no-closeups", default=True, show_default=True,
@@ -249,7 +252,7 @@ def _detector_for(spec: str, imgsz: int | None):
 @click.option("--plot", type=click.Path(dir_okay=False), help="PR-curve PNG [beside the JSON]")
 @click.option("--no-progress", is_flag=True)
 @user_errors(FerError)
-def eval_cmd(models, data, split, events, exclude_val_events, imgsz, conf, closeups,
+def eval_cmd(models, data, split, events, exclude_val_events, imgsz, zoom_out, conf, closeups,
              closeups_per_image, json_path, plot, no_progress):
     """AP50, AP50-95, AP by face size and per event, and close-ups found, for face detectors."""
     from fd.evaluate import (
@@ -271,7 +274,7 @@ def eval_cmd(models, data, split, events, exclude_val_events, imgsz, conf, close
         raise FdError(f"{root} does not exist")
     if not 0 < conf < 1:
         raise FdError(f"--conf must be between 0 and 1, got {conf}")
-    detectors = [d for d in (_detector_for(m, imgsz) for m in models) if d is not None]
+    detectors = [d for d in (_detector_for(m, imgsz, zoom_out) for m in models) if d is not None]
     skips = SkipLog()
     if root.is_dir() and (root / "wider_face_split").is_dir():
         items = widerface_val_items(root, split, skips, _names(exclude_val_events))

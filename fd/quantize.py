@@ -91,7 +91,7 @@ def quantize_detector(model: Path, out: Path, images: Path, count: int = 150,
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.blobs = _inputs(paths, detector.imgsz, detector.stride)
+            self.blobs = _inputs(paths, detector.imgsz or detector.trained, detector.stride)
 
         def get_next(self) -> dict | None:
             blob = next(self.blobs, None)

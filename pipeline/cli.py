@@ -264,7 +264,10 @@ def _plan(inputs: tuple[str, ...], camera: str | None, json_target: str | None, 
               help="run on a Ray cluster (ray://host:10001, auto) or a local Ray; needs the [ray] "
                    "extra")
 @click.option("--imgsz", type=_limited("imgsz"),
-              help="detector input size, rounded up to a multiple of 32 [the model's]")
+              help="detector input size (long side), rounded up to a multiple of 32 [each image "
+                   "at its own size, 160-1280]")
+@click.option("--zoom-out/--no-zoom-out", default=None,
+              help="run the detector again at half size to find faces that fill the frame [on]")
 @click.option("--conf", type=_limited("conf"), help="detector confidence threshold [0.35]")
 @click.option("--iou", type=_limited("iou"), help="detector NMS IoU threshold [0.5]")
 @click.option("--max-det", type=_limited("max_det"), help="at most N faces per image [1000]")
@@ -286,7 +289,8 @@ def _plan(inputs: tuple[str, ...], camera: str | None, json_target: str | None, 
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="YAML with pipeline settings (flags override it)")
 def main(inputs, camera, whole_image, detector, fd_model, fer_model, json_target, append, out_dir,
-         exist_ok, imgsz, conf, iou, max_det, margin, min_face, smoothing, detect_every, tta, no_show,
+         exist_ok, imgsz, zoom_out, conf, iou, max_det, margin, min_face, smoothing, detect_every, tta,
+         no_show,
          max_frames, duration, config_path, **scale):
     """Find every face in photos, folders, videos or a camera and name its emotion.
 
@@ -306,9 +310,9 @@ def main(inputs, camera, whole_image, detector, fd_model, fer_model, json_target
     try:
         cfg = load_config(config_path, {
             "detector": "whole" if whole_image else detector, "fd_model": fd_model,
-            "fer_model": fer_model, "imgsz": imgsz, "conf": conf, "iou": iou, "max_det": max_det,
-            "margin": margin, "min_face": min_face, "smoothing": smoothing, "tta": tta,
-            "detect_every": detect_every})
+            "fer_model": fer_model, "imgsz": imgsz, "zoom_out": zoom_out, "conf": conf,
+            "iou": iou, "max_det": max_det, "margin": margin, "min_face": min_face,
+            "smoothing": smoothing, "tta": tta, "detect_every": detect_every})
         batch = any(scale.values())  # --workers, --worker-threads, --resume, --ray
         if batch:
             from pipeline import parallel

@@ -28,7 +28,12 @@ class PipelineConfig:
     detector: str = "auto"
     fd_model: str | None = None  # default: the packaged face model
     fer_model: str | None = None  # default: the packaged expression model
-    imgsz: int | None = None  # detector input size; default: the model's own
+    # detector input size (long side); default: each image at its own size, 160-1280 px
+    # (fd.predict.input_sizes); a fixed 640 is faster on big photos and finds fewer small faces
+    imgsz: int | None = None
+    # run the detector again on the image at half size and merge: finds faces that fill the
+    # frame (webcams, selfies); about a quarter more detector time (MODEL_CARD.md)
+    zoom_out: bool = True
     conf: float = 0.35  # detector confidence threshold
     iou: float = 0.5  # NMS IoU threshold
     max_det: int = 1000  # crowded photos hold hundreds of faces
@@ -105,6 +110,8 @@ def check_config(cfg: PipelineConfig, where: str = "") -> PipelineConfig:
             raise ConfigError(f"{where}{name} must be a file path, got {value!r}")
     if cfg.tta is not None and not isinstance(cfg.tta, bool):
         raise ConfigError(f"{where}tta must be true or false, got {cfg.tta!r}")
+    if not isinstance(cfg.zoom_out, bool):
+        raise ConfigError(f"{where}zoom_out must be true or false, got {cfg.zoom_out!r}")
     from fd.predict import STRIDE, stride_multiple  # the face stage owns its input rule
 
     if cfg.imgsz is not None and cfg.imgsz % STRIDE:

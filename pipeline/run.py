@@ -87,7 +87,8 @@ class FacePipeline:
                 print("fer-detect: no face model is installed yet; using OpenCV's Haar cascade "
                       "(--fd-model to give one)", file=sys.stderr)
         detector = make_detector(kind, Path(face_model) if face_model else None,
-                                 cfg.imgsz, cfg.conf, cfg.iou, cfg.max_det)
+                                 cfg.imgsz, cfg.conf, cfg.iou, cfg.max_det,
+                                 zoom_out=cfg.zoom_out)
         classifier = load_classifier(fer_model)
         _check_classifier(classifier, fer_model)
         return cls(detector, classifier, cfg.margin, cfg.tta, cfg.min_face)

@@ -137,6 +137,22 @@ def face_patch() -> np.ndarray:
     return image[30:210, 140:310]
 
 
+#: the astronaut's face in examples/astronaut.png, x1 y1 x2 y2
+ASTRONAUT_FACE = np.array([[177, 67, 270, 160]], np.float64)
+
+
+def astronaut_closeup(side: int = 624, fill: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+    """The astronaut's face filling `fill` of a `side` px square, as a webcam or selfie frames
+    one, and its box there."""
+    photo = cv2.imread(str(astronaut_path()))
+    x1, y1, x2, y2 = ASTRONAUT_FACE[0]
+    crop_side = (y2 - y1) / fill
+    x0, y0 = int((x1 + x2 - crop_side) / 2), int((y1 + y2 - crop_side) / 2)
+    crop = photo[y0:y0 + int(crop_side), x0:x0 + int(crop_side)]
+    scale = side / crop.shape[0]
+    return cv2.resize(crop, None, fx=scale, fy=scale), (ASTRONAUT_FACE - [x0, y0, x0, y0]) * scale
+
+
 def video_with_faces(path: Path, frames: int = 12, faces: int = 1, fps: float = 10.0) -> Path:
     """A 640x480 mp4 of the real astronaut photo panning slowly; `faces` copies side by side."""
     image = cv2.imread(str(astronaut_path()))

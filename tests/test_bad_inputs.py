@@ -297,6 +297,7 @@ ROWS = [
       for text, says in [("conf: high", "conf must be a number from 0 to 1, got 'high'"),
                          ("imgsz: 1.5", "imgsz must be a whole number"),
                          ("tta: 'yes'", "tta must be true or false"),
+                         ("zoom_out: 3", "zoom_out must be true or false"),
                          ("smoothing: 3", "smoothing must be a number from 0 up to, not including, 1"),
                          ("detector: mtcnn", "detector must be one of auto, yolo, haar, whole"),
                          ("max_det: true", "max_det must be a whole number"),

@@ -289,7 +289,7 @@ def create_app(pipe: FacePipeline, settings: ServeSettings | None = None,
             "detector": {"kind": DETECTOR_KINDS.get(type(detector).__name__, type(detector).__name__),
                          "model": PurePosixPath(str(face_model)).name if hasattr(
                              detector, "imgsz") and face_model else None,
-                         **{k: getattr(detector, k, None) for k in ("imgsz", "conf", "iou",
+                         **{k: getattr(detector, k, None) for k in ("imgsz", "zoom_out", "conf", "iou",
                                                                    "max_det")}},
             "classifier": {"model": classifier.path.name, "labels": list(classifier.labels),
                            "input": meta.get("input"), "tta_flip": classifier.tta_flip,

@@ -81,7 +81,10 @@ def serve(host: str, port: int, workers: int, cfg, pipe, settings: ServeSettings
               help="face detector [auto: YOLO when a face model is installed or given, else Haar]")
 @click.option("--fd-model", type=click.Path(dir_okay=False), help="face model (.onnx or .pt)")
 @click.option("--fer-model", type=click.Path(dir_okay=False), help="expression model (.onnx or .keras)")
-@click.option("--imgsz", type=limited("imgsz"), help="detector input size [the model's]")
+@click.option("--imgsz", type=limited("imgsz"),
+              help="detector input size (long side) [each image at its own size, 160-1280]")
+@click.option("--zoom-out/--no-zoom-out", default=None,
+              help="run the detector again at half size to find faces that fill the frame [on]")
 @click.option("--conf", type=limited("conf"), help="detector confidence threshold [0.35]")
 @click.option("--iou", type=limited("iou"), help="detector NMS IoU threshold [0.5]")
 @click.option("--max-det", type=limited("max_det"), help="at most N faces per image [1000]")
@@ -98,8 +101,9 @@ def serve(host: str, port: int, workers: int, cfg, pipe, settings: ServeSettings
 @click.option("--cors-origin", "cors_origins", multiple=True,
               help="let pages from this origin call the API (repeat for more); CORS is off without")
 @click.option("--quiet", is_flag=True, help="no access log, warnings only")
-def main(host, port, workers, config_path, whole_image, detector, fd_model, fer_model, imgsz, conf, iou,
-         max_det, margin, min_face, tta, max_mb, max_megapixels, max_batch, cors_origins, quiet):
+def main(host, port, workers, config_path, whole_image, detector, fd_model, fer_model, imgsz, zoom_out,
+         conf, iou, max_det, margin, min_face, tta, max_mb, max_megapixels, max_batch, cors_origins,
+         quiet):
     """Serve face and expression analysis over HTTP, with a page for photos and the webcam.
 
     \b
@@ -117,8 +121,8 @@ def main(host, port, workers, config_path, whole_image, detector, fd_model, fer_
                              max_batch=max_batch, cors_origins=tuple(cors_origins))
     cfg, pipe = load(config_path, {
         "detector": "whole" if whole_image else detector, "fd_model": fd_model,
-        "fer_model": fer_model, "imgsz": imgsz, "conf": conf, "iou": iou, "max_det": max_det,
-        "margin": margin, "min_face": min_face, "tta": tta})
+        "fer_model": fer_model, "imgsz": imgsz, "zoom_out": zoom_out, "conf": conf, "iou": iou,
+        "max_det": max_det, "margin": margin, "min_face": min_face, "tta": tta})
     if not _loopback(host):
         click.echo(f"fer-serve: listening on {host}: anyone who can reach this machine can send "
                    "it images", err=True)

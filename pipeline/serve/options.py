@@ -15,7 +15,8 @@ PIPELINE_OPTIONS = ("margin", "min_face", "tta")
 DESCRIPTIONS = {
     "conf": "detector confidence threshold",
     "iou": "detector NMS IoU threshold",
-    "imgsz": f"detector input size, rounded up to a multiple of {STRIDE}",
+    "imgsz": f"detector input size (long side), rounded up to a multiple of {STRIDE} [each "
+             "image at its own size, 160-1280]",
     "max_det": "at most this many faces",
     "margin": "grow face boxes by this fraction per side before classifying",
     "min_face": "faces whose shorter side is under this many pixels get no emotion (0 reads all)",

@@ -7,12 +7,20 @@ import numpy as np
 import pytest
 
 from fd.boxes import iou
-from fd.predict import STRIDE, YoloOnnxDetector, letterbox
+from fd.predict import (
+    AUTO_MAX,
+    AUTO_MIN,
+    STRIDE,
+    ZOOM_SCORE,
+    YoloOnnxDetector,
+    input_sizes,
+    letterbox,
+    merge_passes,
+)
 from pipeline.models import default_face_model
 from tests import fixtures
 
-#: the astronaut's face in examples/astronaut.png (tests/fixtures.face_patch)
-FACE = np.array([[177, 67, 270, 160]], np.float64)
+FACE = fixtures.ASTRONAUT_FACE
 
 
 @pytest.mark.parametrize("h, w", [(480, 640), (640, 480), (512, 512), (2, 5000), (333, 101)])
@@ -69,3 +77,46 @@ def test_rect_boxes_land_on_the_face_like_the_square_path(detectors, shape):
     assert best.max() > 0.6, f"no box on the face: {boxes}"
     on_face = boxes[best.argmax()][None].astype(np.float64)
     assert iou(on_face, ref.astype(np.float64)).max() > 0.9
+
+
+@pytest.mark.parametrize("shape, imgsz, zoom_out, sizes", [
+    ((480, 640), None, True, [640, 320]),     # a webcam frame: its own size, then half
+    ((768, 1024), None, True, [1024, 512]),   # a WIDER photo is no longer shrunk to 640
+    ((3024, 4032), None, True, [1280, 640]),  # a phone photo is, to AUTO_MAX
+    ((90, 70), None, True, [160, 96]),        # a thumbnail: AUTO_MIN, and ZOOM_MIN for the half
+    ((120, 90), 96, True, [96]),              # an explicit size at ZOOM_MIN: one pass
+    ((500, 333), None, True, [512, 256]),     # rounded up to the stride
+    ((768, 1024), 640, True, [640, 320]),     # an explicit size is the long side, as before
+    ((768, 1024), None, False, [1024]),
+])
+def test_input_sizes(shape, imgsz, zoom_out, sizes):
+    assert input_sizes(shape, imgsz, zoom_out) == sizes
+    assert all(s % STRIDE == 0 and AUTO_MIN // 2 <= s <= AUTO_MAX for s in sizes)
+
+
+def test_merge_passes_keeps_a_face_found_twice_once_with_its_best_score():
+    face = np.array([[10, 10, 60, 60]], np.float32)
+    other = np.array([[200, 200, 240, 240]], np.float32)
+    faint = np.array([[300, 300, 340, 340]], np.float32)
+    boxes, scores = merge_passes([(face, np.array([0.6], np.float32)),
+                                  (np.concatenate([face + 2, other, faint]),
+                                   np.array([0.95, 0.7, 0.4], np.float32))], 0.35, 0.5, 100)
+    # the zoom-out pass's scores are weighted: 0.95 -> 0.665 beats 0.6; 0.4 -> 0.28 drops out
+    assert sorted(scores.tolist()) == pytest.approx([0.7 * ZOOM_SCORE, 0.95 * ZOOM_SCORE])
+    assert iou(boxes[scores.argmax()][None].astype(np.float64), face + 2.0)[0, 0] == 1.0
+
+
+def test_zoom_out_pass_boxes_a_face_that_fills_the_frame():
+    model = default_face_model()
+    if model is None:
+        pytest.skip("no packaged face model")
+    image, face = fixtures.astronaut_closeup()
+    one_pass = YoloOnnxDetector(model, None, 0.35, 0.5, 100, zoom_out=False)
+    zoomed = YoloOnnxDetector(model, None, 0.35, 0.5, 100)
+
+    def best(detector) -> float:
+        boxes, _ = detector.detect(image)
+        return float(iou(boxes.astype(np.float64), face).max()) if len(boxes) else 0.0
+
+    # at the frame's own size the box is loose (it was 0.55); half size frames it as trained
+    assert best(one_pass) < 0.75 < 0.85 < best(zoomed)

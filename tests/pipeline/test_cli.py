@@ -43,6 +43,27 @@ def test_photo_json_schema(fer_model, tmp_path):
     assert face["id"] is None and face["score"] is None  # Haar gives no confidence
 
 
+def test_zoom_out_is_on_by_default_and_the_flag_turns_it_off(tmp_path):
+    """A face filling a 624 px frame (the shipped models): boxed tightly with the zoom-out pass,
+    loosely without it (tests/fd/test_predict.py has the detector-level twin)."""
+    from fd.boxes import iou
+    from pipeline.models import default_face_model
+
+    if default_face_model() is None:
+        pytest.skip("no packaged face model")
+    image, face = fixtures.astronaut_closeup()
+    path = tmp_path / "closeup.png"
+    cv2.imwrite(str(path), image)
+    fit = {}
+    for flags in ([], ["--no-zoom-out"]):
+        result = run([path, "--json", "-", *flags])
+        assert result.exit_code == 0, result.output
+        (record,) = json_lines(result.stdout)
+        boxes = np.array([f["box"] for f in record["faces"]], np.float64).reshape(-1, 4)
+        fit[" ".join(flags)] = iou(boxes, face).max() if len(boxes) else 0.0
+    assert fit[""] > 0.85 > 0.75 > fit["--no-zoom-out"]
+
+
 def test_human_summary_and_annotated_copy(fer_model, tmp_path):
     out = tmp_path / "out"
     result = run([fixtures.grace_hopper_path(), "--detector", "haar", "--fer-model", fer_model,
