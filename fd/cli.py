@@ -88,13 +88,16 @@ def _floats(text: str, n: int, name: str) -> tuple[float, ...]:
 @click.option("--min-size", default=0.0, show_default=True,
               help="WIDER FACE: drop faces smaller than this many pixels")
 @click.option("--copy", is_flag=True, help="copy images instead of linking them")
+@click.option("--max-side", type=click.IntRange(32, 10000),
+              help="write images larger than this (long side, px) shrunk to it: a dataset light "
+                   "enough to carry to a training machine, at the size it trains at [as is]")
 @click.option("--drop-empty", is_flag=True, help="leave out images with no face left")
 @click.option("--no-progress", is_flag=True)
 @user_errors(FerError)
 def prep_cmd(widerface, widerface_splits, fddb, fddb_images, fddb_scale, lfpw, lfpw_margin,
              exclude_val_events, voc, voc_images, voc_classes, coco, coco_images, coco_classes, yolo,
              yolo_classes, combined, combined_images, out, val_fraction, val_events, closeups,
-             small_faces, harden, seed, min_size, copy, drop_empty, no_progress):
+             small_faces, harden, seed, min_size, copy, max_side, drop_empty, no_progress):
     """Convert WIDER FACE, FDDB, LFPW, Pascal VOC, COCO, YOLO and the combined export into one
     YOLO dataset; hold out whole events; add generated close-ups, small faces, hardened copies."""
     from fd.convert.combined import read_combined
@@ -161,7 +164,7 @@ def prep_cmd(widerface, widerface_splits, fddb, fddb_images, fddb_scale, lfpw, l
     spec = GenerateSpec(closeups, small_faces, harden, seed)
     report = write_dataset(sources, skips, Path(out), val_fraction, "copy" if copy else "link",
                            keep_empty=not drop_empty, progress=not no_progress,
-                           val_events=val_groups, generate=spec)
+                           val_events=val_groups, generate=spec, max_side=max_side)
     for name, src in report["sources"].items():
         skipped = src["skipped"]["by_reason"]
         detail = ", ".join(f"{n} {r}" for r, n in sorted(skipped.items(), key=lambda x: -x[1]))

@@ -100,8 +100,31 @@ def _safe_name(record: ImageRecord) -> str:
     return f"{record.source}__{stem}{record.path.suffix.lower() or '.jpg'}"
 
 
-def _place(src: Path, dst: Path, mode: str) -> str:
-    """Hard link, else symbolic link, else copy (mode 'link'); or always copy."""
+def shrink(image, max_side: int | None):
+    """`image` with its long side brought down to `max_side` (never enlarged): YOLO labels are
+    relative to the image's size, so they hold for the smaller copy unchanged."""
+    import cv2
+
+    h, w = image.shape[:2]
+    if not max_side or max(h, w) <= max_side:
+        return image
+    ratio = max_side / max(h, w)
+    return cv2.resize(image, (max(1, round(w * ratio)), max(1, round(h * ratio))),
+                      interpolation=cv2.INTER_AREA)
+
+
+def _place(src: Path, dst: Path, mode: str, size: tuple[int, int],
+           max_side: int | None = None) -> str:
+    """Hard link, else symbolic link, else copy (mode 'link'); or always copy; an image larger
+    than `max_side` is written shrunk instead (a dataset light enough to carry elsewhere)."""
+    if max_side and max(size) > max_side:
+        import cv2
+
+        image = cv2.imread(str(src))
+        if image is not None:
+            if not cv2.imwrite(str(dst), shrink(image, max_side), [cv2.IMWRITE_JPEG_QUALITY, 90]):
+                raise FdError(f"cannot write {dst}")
+            return "shrunk"
     if mode == "link":
         try:
             os.link(src, dst)
@@ -133,8 +156,9 @@ def _content_hash(path: Path) -> str:
 def write_dataset(sources: dict[str, Iterable[ImageRecord]], skips: dict[str, SkipLog],
                   out: Path, val_fraction: float = 0.1, mode: str = "link",
                   keep_empty: bool = True, progress: bool = True, val_events: Iterable[str] = (),
-                  generate: GenerateSpec | None = None) -> dict:
-    """Write every record into a temporary sibling of `out`, then swap it in."""
+                  generate: GenerateSpec | None = None, max_side: int | None = None) -> dict:
+    """Write every record into a temporary sibling of `out`, then swap it in; with `max_side`,
+    every image (generated ones too) is at most that many pixels on its long side."""
     val_events = tuple(val_events)
     out = out.resolve()
     try:
@@ -181,7 +205,7 @@ def write_dataset(sources: dict[str, Iterable[ImageRecord]], skips: dict[str, Sk
                     report.skips.add("duplicate content", record.key)
                     continue
                 seen.add(digest)
-                how = _place(record.path, target, mode)
+                how = _place(record.path, target, mode, size, max_side)
                 placed[how] = placed.get(how, 0) + 1
                 label = tmp / "labels" / split / (Path(filename).stem + ".txt")
                 label.write_text("".join(yolo_line(b, *size) + "\n" for b in record.boxes))
@@ -198,14 +222,15 @@ def write_dataset(sources: dict[str, Iterable[ImageRecord]], skips: dict[str, Sk
             raise FdError("no image was written: every annotated image was missing or skipped "
                           f"({'; '.join(f'{n}: {r.skips.summary()}' for n, r in reports.items())})")
         if kept_train:
-            generated = _write_generated(kept_train, generate, tmp, progress)
+            generated = _write_generated(kept_train, generate, tmp, progress, max_side)
             splits["train"] += sum(g["images"] for g in generated.values())
         (tmp / "data.yaml").write_text(yaml.safe_dump({
             "path": str(out), "train": "images/train", "val": "images/val",
             "names": {0: "face"}}, sort_keys=False))
         report = {
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "out": str(out),
-            "val_fraction": val_fraction, "val_events": list(val_events), "images": splits,
+            "val_fraction": val_fraction, "val_events": list(val_events), "max_side": max_side,
+            "images": splits,
             "placed": placed, "events": events, "generated": generated,
             "faces": sum(r.faces for r in reports.values()),
             "sources": {n: r.as_dict() for n, r in reports.items()},
@@ -224,7 +249,7 @@ def write_dataset(sources: dict[str, Iterable[ImageRecord]], skips: dict[str, Sk
 
 
 def _write_generated(records: list[ImageRecord], spec: GenerateSpec, tmp: Path,
-                     progress: bool) -> dict:
+                     progress: bool, max_side: int | None = None) -> dict:
     """Close-ups, pasted small faces and hardened copies of training images, as new files."""
     import cv2
 
@@ -238,8 +263,9 @@ def _write_generated(records: list[ImageRecord], spec: GenerateSpec, tmp: Path,
     def save(kind: str, record: ImageRecord, image, boxes) -> None:
         stem = Path(_safe_name(record)).stem
         name = f"gen-{kind}__{stem}"
-        cv2.imwrite(str(images_dir / f"{name}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
-        h, w = image.shape[:2]
+        cv2.imwrite(str(images_dir / f"{name}.jpg"), shrink(image, max_side),
+                    [cv2.IMWRITE_JPEG_QUALITY, 92])
+        h, w = image.shape[:2]  # the labels are relative: the same for the shrunk copy
         (labels_dir / f"{name}.txt").write_text("".join(yolo_line(b, w, h) + "\n" for b in boxes))
         stats[kind]["images"] += 1
         stats[kind]["faces"] += len(boxes)

@@ -48,6 +48,29 @@ def test_prep_writes_yolo_layout_and_report(tmp_path):
     assert (cx * 200, cy * 150, w * 200, h * 150) == pytest.approx((30 + i, 45, 40, 50), abs=1e-3)
 
 
+def test_prep_max_side_shrinks_images_and_keeps_the_labels(tmp_path):
+    """--max-side: every image, generated copies too, at most that long; the relative labels are
+    the full-size run's, byte for byte."""
+    import cv2
+
+    small_tree(tmp_path / "w")
+    runs = {}
+    for name, extra in (("full", []), ("small", ["--max-side", 100])):
+        out = tmp_path / name
+        result = invoke(prep_cmd, ["--widerface", tmp_path / "w", "--out", out, "--harden", 1,
+                                   "--no-progress", *extra])
+        assert result.exit_code == 0, result.output
+        runs[name] = out
+    small = json.loads((runs["small"] / "prep_report.json").read_text())
+    assert small["max_side"] == 100 and small["placed"] == {"shrunk": 10}
+    images = sorted((runs["small"] / "images").rglob("*.jpg"))
+    assert len(images) == 10 + small["generated"]["harden"]["images"] > 10
+    assert all(cv2.imread(str(p)).shape[:2] == (75, 100) for p in images)
+    for label in (runs["full"] / "labels").rglob("*.txt"):
+        twin = runs["small"] / label.relative_to(runs["full"])
+        assert twin.read_text() == label.read_text()
+
+
 def test_split_is_stable_across_runs():
     record = ImageRecord("widerface", "a/b.jpg", None)
     assert {ds.split_of(record, 0.5) for _ in range(5)} == {ds.split_of(record, 0.5)}
