@@ -26,4 +26,20 @@ def build_augmenter(cfg: AugmentConfig, seed: int | None = None) -> A.Compose:
                 p=cfg.blur_noise_p),
         A.CoarseDropout(num_holes_range=cfg.dropout_holes, hole_height_range=cfg.dropout_size,
                         hole_width_range=cfg.dropout_size, fill=0, p=cfg.dropout_p),
+        real_photo_degradations(cfg.degrade_p),
     ], seed=seed)
+
+
+def real_photo_degradations(p: float) -> A.OneOf:
+    """Random strengths of `fer.degrade`'s kinds: a face 12-29 px high blown up to 48, JPEG
+    quality 15-60, blur, a dim room with sensor noise."""
+    return A.OneOf([
+        A.Downscale(scale_range=(0.25, 0.6),
+                    interpolation_pair={"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_LINEAR}),
+        A.ImageCompression(quality_range=(15, 60)),
+        A.GaussianBlur(blur_limit=0, sigma_limit=(0.6, 1.6)),
+        A.Sequential([A.RandomGamma(gamma_limit=(120, 200), p=1),
+                      A.RandomBrightnessContrast(brightness_limit=(-0.3, -0.05),
+                                                 contrast_limit=(-0.3, 0.0), p=1),
+                      A.GaussNoise(std_range=(0.01, 0.03), p=1)]),
+    ], p=p)

@@ -182,12 +182,23 @@ def _check_eval_outputs(model_path: str, data: str, json_path: str | None,
 @click.option("--calibrate", is_flag=True,
               help="fit the temperature on this data (use validation data, never the test set) "
                    "and store it in the labels.json beside --model; the weights are not touched")
+@click.option("--degrade", metavar="all|lowres,jpeg,blur,dark",
+              help="also measure on copies of the data as real photos spoil faces: a 16 px face "
+                   "blown up, JPEG quality 25, blur, a dim room (fixed, so models compare)")
 @user_errors(FerError)
 def eval_cmd(model_path, data, json_path, tta, numeric_labels, cache_dir, confusion, reliability,
-             calibrate):
+             calibrate, degrade):
     """Accuracy, macro-F1, per-class figures and calibration (ECE) of a model on any readable
     dataset; --calibrate fits and stores the temperature that makes its probabilities honest."""
-    from fer.evaluate import evaluate, format_table, store_calibration, write_json
+    from fer.degrade import parse_corruptions
+    from fer.evaluate import (
+        evaluate,
+        evaluate_degraded,
+        format_degraded,
+        format_table,
+        store_calibration,
+        write_json,
+    )
     from fer.labels import label_set
     from fer.predict import load_classifier
     from fer.prepare import prepare, restrict_classes
@@ -195,6 +206,7 @@ def eval_cmd(model_path, data, json_path, tta, numeric_labels, cache_dir, confus
 
     _check_eval_outputs(model_path, data, json_path,
                         {"--confusion": confusion, "--reliability": reliability})
+    corruptions = parse_corruptions(degrade) if degrade else ()
     classifier = load_classifier(model_path)
     ds = read_dataset(data, "val", "contempt" in classifier.labels, numeric_labels)
     full = label_set("contempt" in classifier.labels)
@@ -211,6 +223,9 @@ def eval_cmd(model_path, data, json_path, tta, numeric_labels, cache_dir, confus
     if calibrate:
         click.echo(f"stored temperature {result['calibration']['temperature']:.4f} in "
                    f"{store_calibration(classifier, result)}")
+    if corruptions:
+        result["degraded"] = evaluate_degraded(classifier, cache, corruptions, tta)
+        click.echo(format_degraded(result, result["degraded"]))
     if cache.skips.total:
         click.echo(cache.skips.summary())
     target = Path(json_path) if json_path else Path(f"fer_eval_{Path(model_path).stem}.json")

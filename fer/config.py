@@ -38,6 +38,9 @@ class AugmentConfig:
     dropout_p: float = 0.3
     dropout_holes: tuple[int, int] = (1, 3)
     dropout_size: tuple[float, float] = (0.1, 0.25)  # fraction of the side
+    # one of what real photos do to a detector's crop (fer.degrade): a small face blown up,
+    # JPEG blocks, blur, a dim noisy room; 0 trains on clean crops only
+    degrade_p: float = 0.0
 
 
 @dataclass
