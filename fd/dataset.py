@@ -221,6 +221,12 @@ def write_dataset(sources: dict[str, Iterable[ImageRecord]], skips: dict[str, Sk
         if not sum(splits.values()):
             raise FdError("no image was written: every annotated image was missing or skipped "
                           f"({'; '.join(f'{n}: {r.skips.summary()}' for n, r in reports.items())})")
+        seen_events = sorted({key.split(":", 1)[1] for key in events})
+        unmatched = [n for n in val_events if not any(event_matches(e, [n]) for e in seen_events)]
+        if unmatched:  # a typo would quietly validate on random images of the training scenes
+            raise FdError(f"--val-events {', '.join(unmatched)}: no image of such an event or "
+                          f"source; these were read: {', '.join(seen_events[:12])}"
+                          f"{' ...' if len(seen_events) > 12 else ''}")
         if kept_train:
             generated = _write_generated(kept_train, generate, tmp, progress, max_side)
             splits["train"] += sum(g["images"] for g in generated.values())

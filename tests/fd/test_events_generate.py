@@ -71,6 +71,17 @@ def test_val_events_are_held_out_whole(tmp_path):
     assert "validation events held out whole" in result.output
 
 
+def test_a_val_event_that_matches_nothing_is_refused_and_nothing_is_written(tmp_path):
+    val_tree(tmp_path / "w")
+    out = tmp_path / "faces"
+    result = invoke(prep_cmd, ["--widerface", tmp_path / "w", "--widerface-splits", "val",
+                               "--val-events", "Picnic,Cheerng", "--out", out, "--no-progress"])
+    assert result.exit_code != 0
+    assert "--val-events Cheerng: no image of such an event or source" in result.output
+    assert "22--Picnic" in result.output  # the names that were read, to pick from
+    assert not out.exists() and not list(tmp_path.glob(".faces.partial-*"))
+
+
 def test_byte_identical_images_are_written_once(tmp_path):
     root = tmp_path / "w"
     fixtures.widerface_tree(root, "train", [(f"e/{i}.jpg", ["1", "10 10 40 40 0 0 0 0 0 0"], True)
