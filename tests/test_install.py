@@ -29,8 +29,11 @@ def test_opencv_has_the_haar_cascade_and_a_gui():
 def test_console_scripts_are_installed():
     from importlib.metadata import entry_points
 
-    names = {ep.name for ep in entry_points(group="console_scripts")}
-    assert {"fd-prep", "fd-train", "fd-eval", "fer-train", "fer-eval", "fer-detect"} <= names
+    ours = {ep.name: ep.value for ep in entry_points(group="console_scripts")
+            if ep.value.split(".")[0] in ("fd", "fer", "pipeline")}
+    assert set(ours) == {"fd-prep", "fd-train", "fd-eval", "fd-quantize", "fer-prep", "fer-train",
+                         "fer-eval", "fer-detect", "fer-serve"}
+    assert ours["fer-serve"] == "pipeline.serve.cli:main"
 
 
 # --- the core install (issue 12): what `make demo` builds, ONNX Runtime + OpenCV, no extras ------
