@@ -5,8 +5,15 @@ class FerError(Exception):
     """A problem with the user's input (path, file format, option) rather than a bug."""
 
 
+#: what a training command says when the core install (fer-detect with ONNX models) lacks a
+#: package of the [train] extra
+MISSING_EXTRA = ("{command} needs the Python package '{name}', which the core install leaves out; "
+                 "install the training extra: pip install 'fer-detect[train]'")
+
+
 def user_errors(*kinds: type[BaseException]):
-    """Decorator for click commands: known user mistakes become one 'Error: ...' line and exit 1;
+    """Decorator for the training and evaluation commands: known user mistakes become one
+    'Error: ...' line and exit 1, as does a package of the [train] extra that is not installed;
     Ctrl-C exits 130 with a hint instead of a traceback."""
     import functools
 
@@ -21,6 +28,11 @@ def user_errors(*kinds: type[BaseException]):
                 return fn(*args, **kwargs)
             except caught as e:
                 raise click.ClickException(str(e)) from None
+            except ModuleNotFoundError as e:
+                command = click.get_current_context().command_path if click.get_current_context(
+                    silent=True) else fn.__name__
+                raise click.ClickException(MISSING_EXTRA.format(
+                    command=command, name=e.name)) from None
             except KeyboardInterrupt:
                 click.echo("\ninterrupted; completed work is kept (training: rerun with --resume)",
                            err=True)

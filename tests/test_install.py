@@ -70,7 +70,9 @@ class CoreOnly(importlib.abc.MetaPathFinder):
 
 
 sys.meta_path.insert(0, CoreOnly())
-from pipeline.cli import main
+import importlib
+module, _, name = (sys.argv[3] if len(sys.argv) > 3 else "pipeline.cli:main").partition(":")
+main = getattr(importlib.import_module(module), name)
 
 codes = []
 for args in json.loads(sys.argv[2]):
@@ -164,6 +166,29 @@ def test_pt_and_keras_models_on_the_core_install_ask_for_the_extra():
     assert len(lines) == 2, lines
     for line, model in zip(lines, (pt, keras), strict=True):
         assert line.startswith(f"Error: {model} needs the Python package") and "fer-detect[train]" in line
+
+
+def test_training_commands_on_the_core_install_ask_for_the_extra(tmp_path):
+    """fer-eval (scikit-learn) on the core install: one line naming the package and the extra."""
+    import json
+
+    from fer.labels import LABELS
+    from fer.metadata import make_metadata
+    from tests import fixtures
+    from tests.conftest import ROOT
+    from tests.fer.test_calibrate import linear_onnx
+
+    model = linear_onnx(tmp_path / "m.onnx", make_metadata(LABELS, 48, 1, tta_flip=False))
+    data = fixtures.class_folders(tmp_path / "val", LABELS, per_class=1)
+    runs = [["--model", str(model), "--data", str(data), "--cache-dir", str(tmp_path / "c")]]
+    out = subprocess.run([sys.executable, "-c", CORE_ONLY, json.dumps(sorted(core_modules())),
+                          json.dumps(runs), "fer.cli:eval_cmd"], capture_output=True, text=True,
+                         cwd=ROOT, timeout=300)
+    assert '"codes": [1]' in out.stdout, out.stdout[-2000:] + out.stderr[-3000:]
+    assert "Traceback" not in out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("Error: ") and "needs the Python package 'sklearn'" in line
+    assert "pip install 'fer-detect[train]'" in line
 
 
 # --- the name `fer`: PyPI's package 'fer' has the same import name -------------------------------
