@@ -29,8 +29,8 @@ def user_errors(*kinds: type[BaseException]):
             except caught as e:
                 raise click.ClickException(str(e)) from None
             except ModuleNotFoundError as e:
-                command = click.get_current_context().command_path if click.get_current_context(
-                    silent=True) else fn.__name__
+                ctx = click.get_current_context(silent=True)
+                command = ctx.command_path if ctx else fn.__name__
                 raise click.ClickException(MISSING_EXTRA.format(
                     command=command, name=e.name)) from None
             except KeyboardInterrupt:
