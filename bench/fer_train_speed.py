@@ -42,6 +42,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=60, help="timed training steps")
     ap.add_argument("--config", help="FER YAML config (default: the package defaults)")
+    ap.add_argument("--processes", type=int,
+                    help="augmentation processes (default: train.augment_processes)")
     args = ap.parse_args()
 
     from fer.config import load_config
@@ -51,6 +53,7 @@ def main() -> None:
     from fer.labels import LABELS
     from fer.metadata import make_metadata
     from fer.model import build_model
+    from fer.train import augment_processes
 
     k = keras()
     cfg = load_config(Path(args.config) if args.config else None)
@@ -59,8 +62,12 @@ def main() -> None:
     model = build_model(cfg.model, len(LABELS))
     model.compile(optimizer=k.optimizers.AdamW(1e-3), loss="categorical_crossentropy",
                   jit_compile=False)
+    import tensorflow as tf
+
+    processes = augment_processes(cfg.train.augment_processes if args.processes is None
+                                  else args.processes, len(tf.config.list_physical_devices("GPU")))
     feed = AugmentedBatches(images, targets, len(LABELS), bs, cfg.augment, np.ones(len(LABELS)),
-                            0, workers=cfg.train.workers)
+                            0, workers=cfg.train.workers, processes=processes)
     warm = 10
 
     class Clock(k.callbacks.Callback):
@@ -71,6 +78,7 @@ def main() -> None:
     clock = Clock()
     model.fit(feed, epochs=1, steps_per_epoch=warm + args.steps, verbose=0, callbacks=[clock])
     train_ips = args.steps * bs / (time.perf_counter() - clock.start)
+    feed.close()
 
     face = images[:1].astype(np.float32)
     batch = images[:32].astype(np.float32)
@@ -95,7 +103,8 @@ def main() -> None:
         ort_32 = timed(lambda x: sess.run(None, {name: x}), batch, 30) / 32
 
     print(f"machine: {os.cpu_count()} cores; data: {origin}; model {model.name} "
-          f"{model.count_params():,} params, {size}x{size}x{cfg.model.channels}, batch {bs}")
+          f"{model.count_params():,} params, {size}x{size}x{cfg.model.channels}, batch {bs}, "
+          f"{processes} augmentation processes")
     print(f"training:  {train_ips:8.1f} img/s  ({args.steps} steps after {warm} warm-up; "
           f"~{len(images) and 28709 / train_ips / 60:.1f} min per FER2013 epoch at this rate)")
     print(f"inference: Keras        {keras_1:7.2f} ms/face (batch 1)  {keras_32:6.3f} ms/face (batch 32)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import cv2
+import numpy as np
 
 from fer.config import AugmentConfig
 
@@ -43,3 +44,16 @@ def real_photo_degradations(p: float) -> A.OneOf:
                                                  contrast_limit=(-0.3, 0.0), p=1),
                       A.GaussNoise(std_range=(0.01, 0.03), p=1)]),
     ], p=p)
+
+
+def batch_seed(seed: int, epoch: int, batch: int) -> int:
+    """The augmentation seed of one batch: a batch is the same pixels wherever and whenever it is
+    made (a feeder thread, a worker process, a resumed run)."""
+    return int(np.random.SeedSequence([seed, epoch, batch]).generate_state(1)[0])
+
+
+def augment_batch(augmenter: A.Compose, images: np.ndarray, seed: int) -> np.ndarray:
+    """`images` (N x H x W x C) augmented from `seed`; the augmenter must not be shared between
+    threads while this runs."""
+    augmenter.set_random_seed(seed)
+    return np.stack([augmenter(image=im)["image"].reshape(im.shape) for im in images])

@@ -58,6 +58,9 @@ class TrainConfig:
     tta_flip: bool = True  # average with the mirrored face at evaluation and inference
     mixed_precision: str = "auto"  # auto (on GPU) | on | off
     workers: int = 2  # threads feeding augmented batches
+    # processes augmenting them (fer.augment_pool): auto = one per core but one, at most 8,
+    # when training on a GPU; 0 = the threads augment
+    augment_processes: int | str = "auto"
 
 
 @dataclass
@@ -111,6 +114,9 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
         _apply(cfg, overrides, "")
     if cfg.train.class_weight not in CLASS_WEIGHTS:
         raise FerError(f"train.class_weight must be one of {', '.join(CLASS_WEIGHTS)}")
+    n = cfg.train.augment_processes
+    if n != "auto" and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+        raise FerError(f"train.augment_processes must be 'auto' or a whole number >= 0, not {n!r}")
     if cfg.model.channels not in (1, 3):
         raise FerError("model.channels must be 1 (grayscale) or 3 (RGB)")
     return cfg

@@ -9,7 +9,8 @@ import threading
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from fer.augment import build_augmenter
+from fer.augment import augment_batch, batch_seed, build_augmenter
+from fer.augment_pool import AugmentPool
 from fer.config import AugmentConfig
 from fer.errors import FerError
 from fer.keras_env import keras
@@ -86,35 +87,56 @@ def duplicate_report(train: np.ndarray, val: np.ndarray, tolerance: float = 4.0)
 
 
 class AugmentedBatches(keras().utils.PyDataset):
-    """Shuffled, augmented batches with per-sample weights; one augmenter per worker thread."""
+    """Shuffled, augmented batches with per-sample weights.
+
+    Batch b of epoch e is augmented from `batch_seed(seed, e, b)`, so the pixels do not depend on
+    which thread or process made them. With `processes` > 0 an `AugmentPool` augments and the
+    feeder's threads only wait for it (one thread per process); otherwise the `workers` threads
+    augment, one augmenter each. Call `close` when training ends."""
 
     def __init__(self, images: np.ndarray, targets: np.ndarray, num_classes: int,
                  batch_size: int, augment: AugmentConfig | None, weights: np.ndarray,
-                 seed: int, workers: int = 1):
-        super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=16)
+                 seed: int, workers: int = 1, processes: int = 0, epoch: int = 0):
+        pooled = processes > 0 and augment is not None
+        super().__init__(workers=max(workers, processes if pooled else 1),
+                         use_multiprocessing=False, max_queue_size=max(16, 2 * processes))
         self.images, self.targets = images, targets
         self.num_classes, self.batch_size = num_classes, batch_size
         self.augment, self.weights, self.seed = augment, weights.astype(np.float32), seed
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(images))
+        self.pool = AugmentPool(images, augment, processes) if pooled else None
         self.local = threading.local()
+        self.epoch = epoch  # a resumed run goes on with the order and seeds it would have had
+        self._shuffle()
+
+    def _shuffle(self) -> None:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        self.order = rng.permutation(len(self.images))
 
     def __len__(self) -> int:
         return -(-len(self.images) // self.batch_size)
 
     def _augmenter(self):
         if not hasattr(self.local, "aug"):
-            self.local.aug = build_augmenter(self.augment, seed=self.seed + threading.get_ident() % 9973)
+            self.local.aug = build_augmenter(self.augment)
         return self.local.aug
 
     def __getitem__(self, i: int):
         idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
-        x = self.images[idx]
-        if self.augment is not None:
-            aug = self._augmenter()
-            x = np.stack([aug(image=im)["image"].reshape(im.shape) for im in x])
+        if self.augment is None:
+            x = self.images[idx]
+        elif self.pool is not None:
+            x = self.pool.submit(idx, batch_seed(self.seed, self.epoch, i)).result()
+        else:
+            x = augment_batch(self._augmenter(), self.images[idx],
+                              batch_seed(self.seed, self.epoch, i))
         y = np.eye(self.num_classes, dtype=np.float32)[self.targets[idx]]
         return x.astype(np.float32), y, self.weights[self.targets[idx]]
 
     def on_epoch_end(self) -> None:
-        self.order = self.rng.permutation(len(self.images))
+        self.epoch += 1
+        self._shuffle()
+
+    def close(self) -> None:
+        """Stop the worker processes and free the shared crops (safe to call twice)."""
+        if self.pool is not None:
+            self.pool.close()

@@ -20,7 +20,10 @@ def test_yaml_overrides_defaults_and_cli_overrides_yaml(tmp_path):
                                         ("train: 3\n", "must be a mapping"),
                                         ("- a\n", "mapping of sections"),
                                         ("train: {class_weight: odd}\n", "class_weight"),
-                                        ("model: [\n", "not valid YAML")])
+                                        ("model: [\n", "not valid YAML"),
+                                        ("train: {augment_processes: -1}\n", "augment_processes"),
+                                        ("train: {augment_processes: many}\n",
+                                         "augment_processes")])
 def test_bad_config_is_named(tmp_path, text, match):
     path = tmp_path / "c.yaml"
     path.write_text(text)

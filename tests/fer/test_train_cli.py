@@ -101,6 +101,22 @@ def test_resume_continues_the_same_run(tmp_path):
     assert "Epoch 2/2" in resumed.output and "Epoch 1/2" not in resumed.output
 
 
+@pytest.mark.slow
+def test_training_with_augmentation_processes(tmp_path):
+    data = fixtures.class_folders(tmp_path / "d", LABELS, per_class=6)
+    config = tmp_path / "procs.yaml"
+    config.write_text(_tiny_config(tmp_path).read_text().replace("workers: 1",
+                                                                 "augment_processes: 2"))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(train_cmd, [str(a) for a in [
+        "--data", data, "--out", out, "--cache-dir", tmp_path / "cache", "--epochs", 2,
+        "--no-progress", "--config", config]])
+    assert result.exit_code == 0, result.output
+    assert "'augment_processes': 2" in result.output
+    assert json.loads((out / "training_done").read_text())["augment_processes"] == 2
+    assert json.loads((out / "metrics.json").read_text())["epochs_run"] == 2
+
+
 def _tiny_config(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text("model: {widths: [8, 16], dense_units: 16}\ntrain: {batch_size: 16, "
