@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import os
+import queue
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -180,11 +182,65 @@ def _frames(cap: cv2.VideoCapture, source: str, live: bool) -> Iterator[Frame]:
         cap.release()
 
 
-def read_video(path: str) -> Iterator[Frame]:
+#: Frames decoded ahead of the one being analysed (`read_ahead`); a camera keeps one, so what is
+#: shown is never more than a frame old.
+READ_AHEAD, READ_AHEAD_LIVE = 4, 1
+_END = object()
+
+
+def read_ahead(frames: Iterator[Frame], depth: int = READ_AHEAD) -> Iterator[Frame]:
+    """`frames`, decoded in a thread up to `depth` ahead: OpenCV's decoder and ONNX Runtime both
+    release the GIL, so the next frames decode while the models work on this one. An error in
+    the source is raised here, in order; closing this generator stops the thread and releases
+    the source. `depth` 0 reads in the caller's thread."""
+    if depth <= 0:
+        yield from frames
+        return
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def hand_over(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        end: object = _END
+        try:
+            for frame in frames:
+                if not hand_over(frame):
+                    break
+        except BaseException as e:  # handed to the caller's thread, raised there
+            end = e
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()  # the source's own cleanup (cap.release) runs in this thread
+        hand_over(end)
+
+    thread = threading.Thread(target=produce, name="frame-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := ready.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def read_video(path: str, ahead: int = READ_AHEAD) -> Iterator[Frame]:
+    """A video file's frames, decoded `ahead` frames ahead in a thread (0: in this one)."""
     cap = cv2.VideoCapture(path)
     if not cap.isOpened():
         raise InputError(path, "cannot open video (corrupt file or codec not supported)")
-    yield from _checked(_frames(cap, path, live=False), InputError(path, "video has no frames"))
+    yield from _checked(read_ahead(_frames(cap, path, live=False), ahead),
+                        InputError(path, "video has no frames"))
 
 
 def probe_video(path: str) -> tuple[float | None, int | None]:
@@ -215,7 +271,7 @@ def open_camera(spec: str) -> Iterator[Frame]:
     if not cap.isOpened():
         raise InputError(name, "cannot be opened; check the index (0, 1, ...) or stream URL and "
                                "that no other program holds it")
-    yield from _checked(_frames(cap, name, live=True),
+    yield from _checked(read_ahead(_frames(cap, name, live=True), READ_AHEAD_LIVE),
                         InputError(name, "opened but delivered no frame"))
 
 
