@@ -21,6 +21,7 @@ from pipeline.config import MIN_FACE, PipelineConfig, check_config
 from pipeline.errors import InputError, PipelineError
 from pipeline.models import default_face_model, default_fer_model
 from pipeline.records import Face, FrameResult
+from pipeline.reuse import REUSE_TOLERANCE, CropMemory
 from pipeline.sources import Frame, expand_inputs, read_image, read_video
 from pipeline.tracker import IouTracker
 
@@ -67,9 +68,11 @@ class FacePipeline:
     """Boxes every face in a BGR image and classifies it; the same records for every caller."""
 
     def __init__(self, detector, classifier: Classifier, margin: float = 0.0,
-                 tta: bool | None = None, min_face: int = MIN_FACE):
+                 tta: bool | None = None, min_face: int = MIN_FACE,
+                 reuse_tolerance: float = REUSE_TOLERANCE):
         self.detector, self.classifier = detector, classifier
         self.margin, self.tta, self.min_face = margin, tta, min_face
+        self.reuse_tolerance = reuse_tolerance
         self.labels = classifier.labels
 
     @classmethod
@@ -91,13 +94,17 @@ class FacePipeline:
                                  zoom_out=cfg.zoom_out)
         classifier = load_classifier(fer_model)
         _check_classifier(classifier, fer_model)
-        return cls(detector, classifier, cfg.margin, cfg.tta, cfg.min_face)
+        return cls(detector, classifier, cfg.margin, cfg.tta, cfg.min_face, cfg.reuse_tolerance)
 
     def analyze(self, image: np.ndarray, source: str = "<array>", frame: int | None = None,
                 time_s: float | None = None, scale: float = 1.0) -> FrameResult:
         """All faces of one BGR uint8 image. Boxes are in original pixels (÷ `scale`); a face whose
         shorter side is under `min_face` pixels of `image` (what the model would get) is reported
         with `too_small` set and no probabilities."""
+        return self._detect_and_classify(image, source, frame, time_s, scale)[0]
+
+    def _detect_and_classify(self, image: np.ndarray, source: str, frame: int | None,
+                             time_s: float | None, scale: float) -> tuple[FrameResult, dict]:
         t0 = time.perf_counter()
         boxes, scores = self.detector.detect(image)
         detect_ms = (time.perf_counter() - t0) * 1e3
@@ -105,32 +112,46 @@ class FacePipeline:
 
     def _classify(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray | None,
                   source: str, frame: int | None, time_s: float | None, scale: float,
-                  detect_ms: float, ids: list[int] | None = None) -> FrameResult:
-        """Crop and classify the given boxes (detected, or carried by the tracker with `ids`)."""
+                  detect_ms: float, ids: list[int] | None = None,
+                  memory: CropMemory | None = None) -> tuple[FrameResult, dict]:
+        """Crop and classify the given boxes (detected, or carried by the tracker with `ids`,
+        when `memory` may hold a face's unchanged crop). Also gives each classified face's
+        model input and probabilities by its index in the result."""
         t1 = time.perf_counter()
         h, w = image.shape[:2]
         sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) if len(boxes) \
             else np.zeros(0)
         keep = [i for i, side in enumerate(sides) if side >= 2]  # a narrower box is no face
         readable = [i for i in keep if sides[i] >= self.min_face]
-        crops = [to_model_input(face_crop(image, (b[0], b[1], b[2] - b[0], b[3] - b[1]),
-                                          self.margin),
-                                self.classifier.size, self.classifier.channels)
-                 for b in boxes[readable]]
+        crops = {i: to_model_input(face_crop(image, (b[0], b[1], b[2] - b[0], b[3] - b[1]),
+                                             self.margin),
+                                   self.classifier.size, self.classifier.channels)
+                 for i, b in zip(readable, boxes[readable], strict=True)}
+        by_face = {}
+        if memory is not None and ids is not None:
+            by_face = {i: p for i in readable
+                       if (p := memory.recall(ids[i], crops[i])) is not None}
+        todo = [i for i in readable if i not in by_face]
         t2 = time.perf_counter()
-        probs = self.classifier.predict(np.stack(crops), tta_flip=self.tta) if crops else []
+        if todo:
+            probs = self.classifier.predict(np.stack([crops[i] for i in todo]), tta_flip=self.tta)
+            by_face.update(zip(todo, probs, strict=True))
+            if memory is not None and ids is not None:
+                for i in todo:
+                    memory.keep(ids[i], crops[i], by_face[i])
         t3 = time.perf_counter()
-        by_face = dict(zip(readable, probs, strict=True))
         faces = [Face(box=tuple(float(v) / scale for v in boxes[i]),
                       score=None if scores is None or scores[i] is None else float(scores[i]),
                       probabilities={} if i not in by_face else
                       dict(zip(self.labels, by_face[i].tolist(), strict=True)),
                       too_small=i not in by_face, id=None if ids is None else ids[i])
                  for i in keep]
-        return FrameResult(source=source, frame=frame, width=round(w / scale),
-                           height=round(h / scale), faces=faces, time=time_s,
-                           timings={"detect": detect_ms, "crop": (t2 - t1) * 1e3,
-                                    "classify": (t3 - t2) * 1e3})
+        result = FrameResult(source=source, frame=frame, width=round(w / scale),
+                             height=round(h / scale), faces=faces, time=time_s,
+                             timings={"detect": detect_ms, "crop": (t2 - t1) * 1e3,
+                                      "classify": (t3 - t2) * 1e3})
+        position = {i: n for n, i in enumerate(keep)}
+        return result, {position[i]: (crops[i], by_face[i]) for i in readable}
 
     def analyze_frame(self, frame: Frame) -> FrameResult:
         return self.analyze(frame.image, frame.source, frame.index, frame.time, frame.scale)
@@ -139,16 +160,26 @@ class FacePipeline:
                        detect_every: int = 1) -> Iterator[tuple[Frame, FrameResult]]:
         """Video or camera frames with stable face ids and smoothed emotions. With
         `detect_every` N > 1 the detector runs on every Nth frame only; in between the tracker
-        carries the boxes along their motion and only the classifier runs."""
+        carries the boxes along their motion and only the classifier runs, on the faces whose
+        crop changed (`reuse_tolerance`)."""
         tracker = tracker or IouTracker()
+        memory = CropMemory(self.reuse_tolerance) if self.reuse_tolerance > 0 else None
         for n, frame in enumerate(frames):
-            yield frame, self.track_frame(frame, tracker, n % detect_every == 0)
+            yield frame, self.track_frame(frame, tracker, n % detect_every == 0, memory)
 
-    def track_frame(self, frame: Frame, tracker: IouTracker, detect: bool = True) -> FrameResult:
-        """One frame of a stream: detected (`detect`) or carried from the tracker's boxes."""
+    def track_frame(self, frame: Frame, tracker: IouTracker, detect: bool = True,
+                    memory: CropMemory | None = None) -> FrameResult:
+        """One frame of a stream: detected (`detect`) or carried from the tracker's boxes. With
+        a `memory` (one per stream), a carried face whose crop did not change since it was last
+        classified keeps those probabilities instead of being classified again."""
         if detect:
-            result = self.analyze_frame(frame)
+            result, read = self._detect_and_classify(frame.image, frame.source, frame.index,
+                                                     frame.time, frame.scale)
             tracker.update(result.faces, self.labels)
+            if memory is not None:
+                for n, (crop, probs) in read.items():
+                    memory.keep(result.faces[n].id, crop, probs)
+                memory.forget_all_but({t.id for t in tracker.tracks})
             return result
         carried = tracker.carry()
         h, w = frame.image.shape[:2]
@@ -156,9 +187,9 @@ class FacePipeline:
         # counts it missing)
         boxes = np.clip(np.array([box for _, box, _ in carried], np.float64).reshape(-1, 4)
                         * frame.scale, 0, [w, h, w, h])
-        result = self._classify(frame.image, boxes, [score for *_, score in carried], frame.source,
-                                frame.index, frame.time, frame.scale, 0.0,
-                                [i for i, _, _ in carried])
+        result, _ = self._classify(frame.image, boxes, [score for *_, score in carried],
+                                   frame.source, frame.index, frame.time, frame.scale, 0.0,
+                                   [i for i, _, _ in carried], memory)
         tracker.carried(result.faces, self.labels)
         return result
 

@@ -13,6 +13,19 @@ import numpy as np
 from fd.boxes import iou as iou_matrix
 from pipeline.records import Face
 
+#: A face whose box moved less than this fraction of its side per frame between two detections
+#: is held still: that much is the detector's own jitter on a face that did not move (a still
+#: face's box moved up to ~1.5% a frame over 3 frames), and carrying it would shake the box and
+#: change the crop of a still face (`pipeline.reuse`). A slower real drift lags by at most this
+#: much a frame until the next detection.
+STILL = 0.02
+
+
+def still_or(velocity: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+    """`velocity` (xyxy per frame), or None when it is within STILL of standing still."""
+    side = max(min(box[2] - box[0], box[3] - box[1]), 1.0)
+    return None if np.abs(velocity).max() < STILL * side else velocity
+
 
 @dataclass
 class _Track:
@@ -60,7 +73,8 @@ class IouTracker:
                 self.next_id += 1
                 self.tracks.append(track)
             else:
-                track.velocity = (boxes[fi] - track.detected) / (self.frame - track.seen)
+                track.velocity = still_or(
+                    (boxes[fi] - track.detected) / (self.frame - track.seen), boxes[fi])
                 track.box, track.detected, track.seen, track.missed = \
                     boxes[fi], boxes[fi], self.frame, 0
             track.score = face.score

@@ -95,6 +95,25 @@ def test_carry_moves_boxes_by_the_measured_velocity():
     np.testing.assert_allclose(box, (30, 10, 80, 60))
 
 
+def test_a_box_that_only_jitters_is_held_still():
+    tracker = IouTracker(smoothing=0)
+    tracker.update([Face((100, 100, 200, 200), 0.9, {})], LABELS)
+    for _ in range(2):
+        tracker.carried([Face(b, s, {}, i) for i, b, s in tracker.carry()], LABELS)
+    # 1.5 px a frame on a 100 px face (1.5%): the detector's jitter, not motion
+    tracker.update([Face((104.5, 98, 204.5, 199), 0.9, {})], LABELS)
+    (_, box, _), = tracker.carry()
+    assert box == (104.5, 98, 204.5, 199)
+    tracker.carried([], LABELS)
+    tracker = IouTracker(smoothing=0)
+    tracker.update([Face((100, 100, 200, 200), 0.9, {})], LABELS)
+    for _ in range(2):
+        tracker.carried([Face(b, s, {}, i) for i, b, s in tracker.carry()], LABELS)
+    tracker.update([Face((107.5, 100, 207.5, 200), 0.9, {})], LABELS)  # 2.5% a frame: motion
+    (_, box, _), = tracker.carry()
+    np.testing.assert_allclose(box, (110, 100, 210, 200))
+
+
 def test_a_face_gone_at_the_detection_or_carried_out_of_the_frame_is_not_carried():
     tracker = IouTracker()
     tracker.update([Face((10, 10, 60, 60), 0.9, {})], LABELS)
