@@ -150,9 +150,10 @@ def stream_step(pipe, every: int):
     from pipeline.tracker import IouTracker
 
     tracker, count = IouTracker(), [0]
+    memory = pipe.crop_memory()
 
     def step(image: np.ndarray) -> None:
-        pipe.track_frame(Frame(image, "video", count[0]), tracker, count[0] % every == 0)
+        pipe.track_frame(Frame(image, "video", count[0]), tracker, count[0] % every == 0, memory)
         count[0] += 1
 
     return step

@@ -162,10 +162,13 @@ class FacePipeline:
         `detect_every` N > 1 the detector runs on every Nth frame only; in between the tracker
         carries the boxes along their motion and only the classifier runs, on the faces whose
         crop changed (`reuse_tolerance`)."""
-        tracker = tracker or IouTracker()
-        memory = CropMemory(self.reuse_tolerance) if self.reuse_tolerance > 0 else None
+        tracker, memory = tracker or IouTracker(), self.crop_memory()
         for n, frame in enumerate(frames):
             yield frame, self.track_frame(frame, tracker, n % detect_every == 0, memory)
+
+    def crop_memory(self) -> CropMemory | None:
+        """A fresh `CropMemory` for one stream's `track_frame` calls (None: reuse is off)."""
+        return CropMemory(self.reuse_tolerance) if self.reuse_tolerance > 0 else None
 
     def track_frame(self, frame: Frame, tracker: IouTracker, detect: bool = True,
                     memory: CropMemory | None = None) -> FrameResult:

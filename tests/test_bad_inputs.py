@@ -497,14 +497,15 @@ def detect(*args) -> object:
 def test_any_error_inside_analysis_is_that_inputs_failure(tmp_path, monkeypatch):
     import pipeline.run
 
-    real = pipeline.run.FacePipeline.analyze
+    # what photos (analyze) and video detection frames (track_frame) both run
+    real = pipeline.run.FacePipeline._detect_and_classify
 
-    def analyze(self, image, source="<array>", frame=None, *args, **kwargs):
+    def detect_and_classify(self, image, source, frame, *args, **kwargs):
         if source.endswith("bad.png") or frame == 3:
             raise RuntimeError("model exploded\nwith a second line")
         return real(self, image, source, frame, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline.run.FacePipeline, "analyze", analyze)
+    monkeypatch.setattr(pipeline.run.FacePipeline, "_detect_and_classify", detect_and_classify)
     bad, good = tmp_path / "bad.png", tmp_path / "good.png"
     for path in (bad, good):
         shutil.copy(fixtures.astronaut_path(), path)
