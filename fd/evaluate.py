@@ -90,10 +90,11 @@ def only_events(items: Iterator[GroundTruth], names: tuple[str, ...]) -> Iterato
 
 
 def closeup_items(items: list[GroundTruth], per_image: int = 4, seed: int = 0
-                  ) -> Iterator[tuple[GroundTruth, int]]:
+                  ) -> Iterator[tuple[GroundTruth, int, int]]:
     """Close-ups built from validation images: for each face >= 60 px (up to `per_image` per
     image), a crop in which it fills 30-90% of the height, at a varied aspect ratio and offset.
-    Yields (crop with its boxes, index of the face the crop was made for). Deterministic."""
+    Yields (crop with its boxes, index of the face the crop was made for among the crop's boxes,
+    and among the source image's). Deterministic."""
     import cv2
 
     from fd.generate import CLOSEUP_MIN_FACE, closeup, rng_for
@@ -114,7 +115,7 @@ def closeup_items(items: list[GroundTruth], per_image: int = 4, seed: int = 0
                 continue
             crop, kept, target = made
             yield GroundTruth(item.path, np.array(kept, np.float64).reshape(-1, 4), item.event,
-                              crop), target
+                              crop), target, int(i)
 
 
 def closeup_check(detector, items: list[GroundTruth], conf: float, per_image: int = 4,
@@ -125,8 +126,9 @@ def closeup_check(detector, items: list[GroundTruth], conf: float, per_image: in
     found = total = 0
     missed: list[str] = []
     nothing = 0
-    for crop, target in tqdm(list(closeup_items(items, per_image, seed)), desc="fd-eval close-ups",
-                             unit="img", disable=not progress, dynamic_ncols=True):
+    for crop, target, _ in tqdm(list(closeup_items(items, per_image, seed)),
+                                desc="fd-eval close-ups", unit="img", disable=not progress,
+                                dynamic_ncols=True):
         boxes, scores = detector.detect(crop.image)
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         scores = np.ones(len(boxes)) if scores is None else np.asarray(scores, np.float64)

@@ -200,10 +200,12 @@ def test_closeup_check_counts_found_and_missed_faces(tmp_path):
     items = synthetic_faces(tmp_path)
     crops = list(closeup_items(items))
     assert len(crops) == 4
-    for crop, target in crops:
+    for crop, target, face in crops:
         h = crop.image.shape[0]
         fh = crop.boxes[target][3] - crop.boxes[target][1]
         assert 0.29 <= fh / h <= 0.91
+        source = next(item for item in items if item.path == crop.path).boxes[face]
+        assert fh == pytest.approx(source[3] - source[1], rel=0.02)  # the face it was made for
     assert closeup_check(BrightBox(), items, 0.5, progress=False)["found_share"] == 1.0
     missed = closeup_check(Nothing(), items, 0.5, progress=False)
     assert missed["found"] == 0 and missed["images_with_no_detection"] == 4
