@@ -231,7 +231,9 @@ def read_ahead(frames: Iterator[Frame], depth: int = READ_AHEAD) -> Iterator[Fra
             yield item
     finally:
         stop.set()
-        thread.join()
+        # a stalled camera can block its read for seconds: do not hang the caller on it (the
+        # daemon thread releases the source when the read returns)
+        thread.join(timeout=2.0)
 
 
 def read_video(path: str, ahead: int = READ_AHEAD) -> Iterator[Frame]:

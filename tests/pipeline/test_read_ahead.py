@@ -63,3 +63,26 @@ def test_stopping_early_stops_the_thread_and_closes_the_source():
     assert next(stream).index == 0
     stream.close()
     assert log["closed"] and log["pulled"] < 10 and not _readers()
+
+
+def test_a_stalled_source_does_not_hang_the_caller_that_stops():
+    released = threading.Event()
+
+    def stalling():
+        try:
+            yield Frame(image=np.zeros((4, 4, 3), np.uint8), source="camera 0", index=0, time=0.0)
+            released.wait(10)  # a camera whose next read blocks
+            yield Frame(image=np.zeros((4, 4, 3), np.uint8), source="camera 0", index=1, time=0.1)
+        finally:
+            released.set()
+
+    stream = read_ahead(stalling(), depth=1)
+    next(stream)
+    start = time.monotonic()
+    stream.close()
+    assert time.monotonic() - start < 5
+    released.set()  # the read returns: the thread ends and closes the source
+    deadline = time.monotonic() + 5
+    while _readers() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not _readers()
