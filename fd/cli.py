@@ -80,6 +80,9 @@ def _floats(text: str, n: int, name: str) -> tuple[float, ...]:
                    "for validation, e.g. 'Group,Picnic'")
 @click.option("--closeups", default=0.0, show_default=True,
               help="generated close-up crops per training image with a face >= 60 px")
+@click.option("--hard-closeups", default=0.0, show_default=True,
+              help="share of training images with a turned, heavily covered or heavily blurred "
+                   "face >= 60 px (WIDER FACE's flags) given one more close-up of such a face")
 @click.option("--small-faces", default=0.0, show_default=True,
               help="share of training images copied with 3-12 pasted 8-30 px faces")
 @click.option("--harden", default=0.0, show_default=True,
@@ -97,7 +100,8 @@ def _floats(text: str, n: int, name: str) -> tuple[float, ...]:
 def prep_cmd(widerface, widerface_splits, fddb, fddb_images, fddb_scale, lfpw, lfpw_margin,
              exclude_val_events, voc, voc_images, voc_classes, coco, coco_images, coco_classes, yolo,
              yolo_classes, combined, combined_images, out, val_fraction, val_events, closeups,
-             small_faces, harden, seed, min_size, copy, max_side, drop_empty, no_progress):
+             hard_closeups, small_faces, harden, seed, min_size, copy, max_side, drop_empty,
+             no_progress):
     """Convert WIDER FACE, FDDB, LFPW, Pascal VOC, COCO, YOLO and the combined export into one
     YOLO dataset; hold out whole events; add generated close-ups, small faces, hardened copies."""
     from fd.convert.combined import read_combined
@@ -112,8 +116,8 @@ def prep_cmd(widerface, widerface_splits, fddb, fddb_images, fddb_scale, lfpw, l
                       "--coco, --yolo, --combined")
     if not 0 <= val_fraction < 1:
         raise FdError("--val-fraction must be in [0, 1)")
-    for name, value in (("--closeups", closeups), ("--small-faces", small_faces),
-                        ("--harden", harden)):
+    for name, value in (("--closeups", closeups), ("--hard-closeups", hard_closeups),
+                        ("--small-faces", small_faces), ("--harden", harden)):
         if not 0 <= value <= 1:
             raise FdError(f"{name} must be in [0, 1], got {value}")
     held_out = _names(exclude_val_events)
@@ -161,7 +165,7 @@ def prep_cmd(widerface, widerface_splits, fddb, fddb_images, fddb_scale, lfpw, l
         except ValueError:
             raise FdError(f"--yolo-classes takes class ids (numbers), got '{yolo_classes}'") from None
         add("yolo", lambda s: read_yolo(Path(yolo), s, ids))
-    spec = GenerateSpec(closeups, small_faces, harden, seed)
+    spec = GenerateSpec(closeups, small_faces, harden, seed, hard_closeups)
     report = write_dataset(sources, skips, Path(out), val_fraction, "copy" if copy else "link",
                            keep_empty=not drop_empty, progress=not no_progress,
                            val_events=val_groups, generate=spec, max_side=max_side)

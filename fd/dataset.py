@@ -53,9 +53,13 @@ class GenerateSpec:
     small_faces: float = 0.0
     harden: float = 0.0
     seed: int = 0
+    # share of training images with a face >= 60 px flagged hard (turned, heavily covered or
+    # blurred) that get one more close-up, centred on such a face
+    hard_closeups: float = 0.0
 
     def any(self) -> bool:
-        return self.closeups > 0 or self.small_faces > 0 or self.harden > 0
+        return self.closeups > 0 or self.small_faces > 0 or self.harden > 0 \
+            or self.hard_closeups > 0
 
 
 def event_of(record: ImageRecord) -> str:
@@ -217,7 +221,7 @@ def write_dataset(sources: dict[str, Iterable[ImageRecord]], skips: dict[str, Sk
                 manifest[f"{split}/{Path(filename).stem}"] = event_of(record)
                 if split == "train" and generate is not None and generate.any():
                     kept_train.append(ImageRecord(record.source, record.key, record.path,
-                                                  list(record.boxes), size))
+                                                  list(record.boxes), size, list(record.hard)))
         if not sum(splits.values()):
             raise FdError("no image was written: every annotated image was missing or skipped "
                           f"({'; '.join(f'{n}: {r.skips.summary()}' for n, r in reports.items())})")
@@ -261,7 +265,8 @@ def _write_generated(records: list[ImageRecord], spec: GenerateSpec, tmp: Path,
 
     from fd import generate as gen
 
-    stats = {k: {"images": 0, "faces": 0} for k in ("closeup", "small_faces", "harden")}
+    stats = {k: {"images": 0, "faces": 0}
+             for k in ("closeup", "closeup_hard", "small_faces", "harden")}
     transform = gen.hardening_transform() if spec.harden > 0 else None
     donors: list[gen.FacePatch] = []
     images_dir, labels_dir = tmp / "images" / "train", tmp / "labels" / "train"
@@ -276,10 +281,19 @@ def _write_generated(records: list[ImageRecord], spec: GenerateSpec, tmp: Path,
         stats[kind]["images"] += 1
         stats[kind]["faces"] += len(boxes)
 
-    shares = {"closeup": spec.closeups, "small": spec.small_faces, "harden": spec.harden}
+    shares = {"closeup": spec.closeups, "small": spec.small_faces, "harden": spec.harden,
+              "closeup_hard": spec.hard_closeups}
+
+    def large_hard(record: ImageRecord) -> list[int]:
+        return [i for i in record.hard_faces() if max(record.boxes[i][2] - record.boxes[i][0],
+                                                      record.boxes[i][3] - record.boxes[i][1])
+                >= gen.CLOSEUP_MIN_FACE]
 
     def picked(record: ImageRecord, kind: str) -> bool:
-        """Whether this image gets a `kind` copy: a stable draw per image, kind and seed."""
+        """Whether this image gets a `kind` copy: a stable draw per image, kind and seed (a hard
+        close-up only where there is a large hard face)."""
+        if kind == "closeup_hard" and (shares[kind] <= 0 or not large_hard(record)):
+            return False
         return _fraction_of(record.key, f"{spec.seed}/{kind}") < shares[kind]
 
     wanted = [r for r in records if any(picked(r, kind) for kind in shares)]
@@ -292,6 +306,13 @@ def _write_generated(records: list[ImageRecord], spec: GenerateSpec, tmp: Path,
             made = gen.closeup(image, record.boxes, gen.rng_for(record.key, "closeup", spec.seed))
             if made is not None:
                 save("closeup", record, made[0], made[1])
+        if picked(record, "closeup_hard"):
+            hard = large_hard(record)
+            rng = gen.rng_for(record.key, "closeup_hard", spec.seed)
+            made = gen.closeup(image, record.boxes, rng,
+                               face_index=hard[int(rng.integers(len(hard)))])
+            if made is not None:
+                save("closeup_hard", record, made[0], made[1])
         if picked(record, "small") and donors:
             pasted, boxes = gen.paste_small_faces(image, record.boxes, donors,
                                                   gen.rng_for(record.key, "small", spec.seed))

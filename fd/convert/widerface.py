@@ -76,6 +76,15 @@ def parse_annotations(text: str, skips: SkipLog, where: str = "bbx_gt"
         yield name, rows
 
 
+def is_hard(row: list[float]) -> bool:
+    """WIDER FACE flags a face as atypical pose, heavy occlusion or heavy blur: the close-ups the
+    detector misses most (MODEL_CARD.md, bench/closeup_attributes.py)."""
+    if len(row) < 10:
+        return False
+    blur, occlusion, pose = row[4], row[8], row[9]
+    return pose == 1 or occlusion == 2 or blur == 2
+
+
 def read_widerface(root: Path, split: str, skips: SkipLog, min_size: float = 0.0
                    ) -> Iterator[ImageRecord]:
     """Images present on disk with their valid faces, clipped to the image."""
@@ -98,5 +107,5 @@ def read_widerface(root: Path, split: str, skips: SkipLog, min_size: float = 0.0
             if max(w, h) < min_size:
                 skips.add("below minimum size", name)
                 continue
-            record.add_box((x, y, x + w, y + h), skips)
+            record.add_box((x, y, x + w, y + h), skips, hard=is_hard(row))
         yield record

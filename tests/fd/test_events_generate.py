@@ -272,3 +272,39 @@ def test_fd_eval_counts_annotated_images_missing_on_disk(tmp_path):
     saved = json.loads((tmp_path / "e.json").read_text())
     assert saved["images"] == 1
     assert saved["skipped"]["by_reason"] == {"missing image on disk": 1, "excluded event": 1}
+
+
+def test_widerface_flags_turned_covered_and_blurred_faces_as_hard(tmp_path):
+    from fd.convert.widerface import read_widerface
+    from fer.readers.base import SkipLog
+
+    # x y w h blur expression illumination invalid occlusion pose
+    body = ["5", "10 10 30 30 0 0 0 0 0 0", "50 10 30 30 0 0 0 0 0 1", "90 10 30 30 0 0 0 0 2 0",
+            "10 60 30 30 2 0 0 0 1 0", "50 60 30 30 1 1 1 0 1 0"]
+    root = fixtures.widerface_tree(tmp_path / "w", "train", [("e/a.jpg", body, True)])
+    (record,) = read_widerface(root, "train", SkipLog())
+    assert record.hard == [False, True, True, True, False]
+    assert record.hard_faces() == [1, 2, 3]
+
+
+def test_hard_closeups_are_made_only_around_hard_faces(tmp_path):
+    root = tmp_path / "w"
+    # even images: a plain 80 px face and a turned 100 px one (pose 1); odd: both plain
+    records = [(f"e0/{i}.jpg", ["2", "20 30 70 80 0 0 0 0 0 0",
+                                f"200 60 90 100 0 0 0 0 0 {1 - i % 2}"], True) for i in range(8)]
+    fixtures.widerface_tree(root, "train", records, size=(320, 240))
+    out = tmp_path / "faces"
+    result = invoke(prep_cmd, ["--widerface", root, "--val-fraction", 0, "--hard-closeups", 1,
+                               "--out", out, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    made = json.loads((out / "prep_report.json").read_text())["generated"]
+    assert made["closeup_hard"]["images"] == 4 and made["closeup"]["images"] == 0
+    for label in (out / "labels" / "train").glob("gen-closeup_hard__*.txt"):
+        assert int(label.stem.rsplit("_", 1)[-1]) % 2 == 0  # only images with a turned face
+        height = cv2.imread(str(out / "images" / "train" / f"{label.stem}.jpg")).shape[0]
+        heights = np.loadtxt(label, ndmin=2)[:, 4] * height
+        # framed on the turned face: it is whole in the crop and fills 30-90% of its height
+        turned = heights[np.abs(heights - 100) < 2]
+        assert len(turned) == 1 and 0.29 <= 100 / height <= 0.91
+    bad = invoke(prep_cmd, ["--widerface", root, "--hard-closeups", 2, "--out", tmp_path / "x"])
+    assert bad.exit_code != 0 and "--hard-closeups" in bad.output
