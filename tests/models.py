@@ -45,3 +45,16 @@ def tiny_yolo(folder: Path, imgsz: int = 160) -> tuple[Path, Path]:
     onnx = Path(ultralytics.YOLO(str(pt)).export(format="onnx", imgsz=imgsz, simplify=False,
                                                   verbose=False))
     return pt, onnx
+
+
+def shipped_pipeline():
+    """`FacePipeline` with the packaged models; the calling test is skipped when the install
+    ships no face model."""
+    import pytest
+
+    from pipeline import FacePipeline
+    from pipeline.models import default_face_model
+
+    if default_face_model() is None:
+        pytest.skip("no packaged face model")
+    return FacePipeline.from_config()

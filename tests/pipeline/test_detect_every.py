@@ -11,7 +11,7 @@ from fer.labels import LABELS
 from pipeline.records import Face
 from pipeline.sources import Frame
 from pipeline.tracker import IouTracker
-from tests import fixtures
+from tests import fixtures, models
 
 PATCH_FACE = np.array([37, 37, 130, 130])  # the face inside fixtures.face_patch(), xyxy
 
@@ -42,12 +42,7 @@ class CountingDetector:
 
 @pytest.fixture(scope="module")
 def pipe():
-    from pipeline import FacePipeline
-    from pipeline.models import default_face_model
-
-    if default_face_model() is None:
-        pytest.skip("no packaged face model")
-    pipe = FacePipeline.from_config()
+    pipe = models.shipped_pipeline()
     pipe.detector = CountingDetector(pipe.detector)
     return pipe
 
