@@ -48,20 +48,20 @@ def main() -> None:
     photo = cv2.resize(cv2.imread(str(shared_data() / "widerface" / "WIDER_train" / "images"
                                       / PAN_PHOTO)), (640, 480), interpolation=cv2.INTER_AREA)
     pipe = FacePipeline.from_config(PipelineConfig())
-    default, predict, read = pipe.reuse_tolerance, pipe.classifier.predict, [0]
+    default, predict, given = pipe.reuse_tolerance, pipe.classifier.predict, [0]
 
     def counted(batch, tta_flip=None):  # the faces the classifier is given
-        read[0] += len(batch)
+        given[0] += len(batch)
         return predict(batch, tta_flip=tta_flip)
 
     pipe.classifier.predict = counted
 
     def run(images: list[np.ndarray], tolerance: float) -> tuple[float, int, list]:
-        pipe.reuse_tolerance, read[0] = tolerance, 0
+        pipe.reuse_tolerance, given[0] = tolerance, 0
         frames = (Frame(im, "video", i, i / 30) for i, im in enumerate(images))
         start = time.perf_counter()
         results = [r for _, r in pipe.analyze_stream(frames, IouTracker(), args.detect_every)]
-        return len(images) / (time.perf_counter() - start), read[0], results
+        return len(images) / (time.perf_counter() - start), given[0], results
 
     print(f"{args.frames} frames at 640x480, --detect-every {args.detect_every}, "
           f"{args.rounds} alternating rounds, median fps; reuse_tolerance {default} against 0")
