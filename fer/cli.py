@@ -73,9 +73,11 @@ def prep_cmd(data, role, input_size, channels, contempt, numeric_labels, cache_d
 
 @click.command(**COMMAND)
 @click.option("--data", multiple=True, help=DATA_HELP + " Repeat it to train on several datasets "
-              "as one. Required unless --resume.")
+              "as one. Required unless --resume; with it, replaces the run's saved paths (the same data "
+              "in another place, e.g. a run trained on another machine).")
 @click.option("--val", multiple=True, help="validation dataset (same forms as --data; default "
-              "split: val; repeatable). Without it a stratified split of --data is held out.")
+              "split: val; repeatable). Without it a stratified split of --data is held out. With "
+              "--resume, replaces the run's saved validation paths.")
 @click.option("--classes", help="train on these classes only, comma-separated (e.g. "
               "angry,happy,sad,surprise,neutral); faces of the others are left out and counted")
 @click.option("--out", required=True, type=click.Path(file_okay=False),

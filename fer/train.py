@@ -207,7 +207,9 @@ def train(data: str | list[str] | None, out: Path, val: str | list[str] | None =
     if resume:  # the run's own settings win, so a resumed run is the same run
         saved = yaml.safe_load((out / "config.yaml").read_text())
         cfg = config_from_dict(saved["config"])
-        data, val = saved["data"], saved["val"]
+        if data or val:  # the same datasets elsewhere: a run trained on another machine
+            _log("resuming with the datasets given, in place of the run's saved paths")
+        data, val = data or saved["data"], val or saved["val"]
         max_per_class, numeric = saved["max_per_class"], saved["numeric"]
         include_contempt = saved["include_contempt"]
         classes = saved.get("classes")

@@ -117,6 +117,27 @@ def test_training_with_augmentation_processes(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["epochs_run"] == 2
 
 
+@pytest.mark.slow
+def test_a_run_trained_elsewhere_finishes_with_the_data_at_its_new_place(tmp_path):
+    data = fixtures.class_folders(tmp_path / "d", LABELS, per_class=6)
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    first = CliRunner().invoke(train_cmd, [str(a) for a in [
+        "--data", data, "--out", out, "--cache-dir", cache, "--epochs", 1, "--no-progress",
+        "--config", _tiny_config(tmp_path)]])
+    assert first.exit_code == 0, first.output
+    # as a run from another machine arrives: trained, not finished, its data path not here
+    (out / "model.onnx").unlink()
+    moved = data.rename(tmp_path / "elsewhere")
+    stale = CliRunner().invoke(train_cmd, ["--out", str(out), "--resume", "--no-progress"])
+    assert stale.exit_code == 1 and str(data) in stale.output
+    again = CliRunner().invoke(train_cmd, ["--out", str(out), "--resume", "--no-progress",
+                                           "--data", str(moved), "--cache-dir", str(cache)])
+    assert again.exit_code == 0, again.output
+    assert "in place of the run's saved paths" in again.output
+    assert (out / "model.onnx").is_file()
+    assert str(moved) in (out / "config.yaml").read_text()
+
+
 def _tiny_config(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text("model: {widths: [8, 16], dense_units: 16}\ntrain: {batch_size: 16, "
