@@ -221,7 +221,7 @@ def write_dataset(sources: dict[str, Iterable[ImageRecord]], skips: dict[str, Sk
                 manifest[f"{split}/{Path(filename).stem}"] = event_of(record)
                 if split == "train" and generate is not None and generate.any():
                     kept_train.append(ImageRecord(record.source, record.key, record.path,
-                                                  list(record.boxes), size, list(record.hard)))
+                                                  list(record.boxes), size, set(record.hard)))
         if not sum(splits.values()):
             raise FdError("no image was written: every annotated image was missing or skipped "
                           f"({'; '.join(f'{n}: {r.skips.summary()}' for n, r in reports.items())})")
@@ -284,15 +284,10 @@ def _write_generated(records: list[ImageRecord], spec: GenerateSpec, tmp: Path,
     shares = {"closeup": spec.closeups, "small": spec.small_faces, "harden": spec.harden,
               "closeup_hard": spec.hard_closeups}
 
-    def large_hard(record: ImageRecord) -> list[int]:
-        return [i for i in record.hard_faces() if max(record.boxes[i][2] - record.boxes[i][0],
-                                                      record.boxes[i][3] - record.boxes[i][1])
-                >= gen.CLOSEUP_MIN_FACE]
-
     def picked(record: ImageRecord, kind: str) -> bool:
         """Whether this image gets a `kind` copy: a stable draw per image, kind and seed (a hard
-        close-up only where there is a large hard face)."""
-        if kind == "closeup_hard" and (shares[kind] <= 0 or not large_hard(record)):
+        close-up only where a face is flagged hard)."""
+        if kind == "closeup_hard" and not record.hard:
             return False
         return _fraction_of(record.key, f"{spec.seed}/{kind}") < shares[kind]
 
@@ -307,10 +302,9 @@ def _write_generated(records: list[ImageRecord], spec: GenerateSpec, tmp: Path,
             if made is not None:
                 save("closeup", record, made[0], made[1])
         if picked(record, "closeup_hard"):
-            hard = large_hard(record)
-            rng = gen.rng_for(record.key, "closeup_hard", spec.seed)
-            made = gen.closeup(image, record.boxes, rng,
-                               face_index=hard[int(rng.integers(len(hard)))])
+            made = gen.closeup(image, record.boxes,
+                               gen.rng_for(record.key, "closeup_hard", spec.seed),
+                               among=record.hard_faces())
             if made is not None:
                 save("closeup_hard", record, made[0], made[1])
         if picked(record, "small") and donors:

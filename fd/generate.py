@@ -18,6 +18,7 @@ close-up check in `fd.evaluate` uses `closeup` too, on validation images only.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import cv2
@@ -77,12 +78,14 @@ def closeup_window(face: Box, width: int, height: int, rng: np.random.Generator,
 
 
 def closeup(image: np.ndarray, boxes: list[Box], rng: np.random.Generator,
-            face_index: int | None = None, max_side: int = 640
-            ) -> tuple[np.ndarray, list[Box], int] | None:
-    """One zoomed crop around a large face: (crop, its boxes, the index among those boxes of the
-    face it was made for); None when the image has no face big enough."""
+            face_index: int | None = None, max_side: int = 640,
+            among: Iterable[int] | None = None) -> tuple[np.ndarray, list[Box], int] | None:
+    """One zoomed crop around a large face (one of the boxes `among`, when given): (crop, its
+    boxes, the index among those boxes of the face it was made for); None when no such face is
+    big enough."""
     h, w = image.shape[:2]
-    large = [i for i, b in enumerate(boxes) if max(b[2] - b[0], b[3] - b[1]) >= CLOSEUP_MIN_FACE]
+    large = [i for i in (range(len(boxes)) if among is None else among)
+             if max(boxes[i][2] - boxes[i][0], boxes[i][3] - boxes[i][1]) >= CLOSEUP_MIN_FACE]
     if face_index is None:
         if not large:
             return None

@@ -17,9 +17,9 @@ class ImageRecord:
     path: Path
     boxes: list[Box] = field(default_factory=list)
     size: tuple[int, int] | None = None  # width, height, when the converter read the header
-    # per box: a face the annotation flags as hard to find (WIDER FACE: turned, heavily covered
-    # or heavily blurred); formats without such flags leave it empty
-    hard: list[bool] = field(default_factory=list)
+    # indices of the boxes the annotation flags as hard to find (WIDER FACE: turned, heavily
+    # covered or heavily blurred); formats without such flags leave it empty
+    hard: set[int] = field(default_factory=set)
 
     def add_box(self, box: Box, skips: SkipLog, hard: bool = False) -> None:
         """Keep the part of `box` inside the image; count it as degenerate when nothing is left."""
@@ -27,13 +27,13 @@ class ImageRecord:
         if clipped is None:
             skips.add("degenerate box", self.key)
         else:
-            self.hard.extend([False] * (len(self.boxes) - len(self.hard)))
+            if hard:
+                self.hard.add(len(self.boxes))
             self.boxes.append(clipped)
-            self.hard.append(hard)
 
     def hard_faces(self) -> list[int]:
-        """Indices of the boxes flagged hard."""
-        return [i for i, flag in enumerate(self.hard[:len(self.boxes)]) if flag]
+        """Indices of the boxes flagged hard, in order."""
+        return sorted(self.hard)
 
 
 def open_record(source: str, key: str, path: Path | None, skips: SkipLog) -> ImageRecord | None:
