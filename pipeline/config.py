@@ -15,6 +15,7 @@ from pathlib import Path
 from fer.config import read_yaml_mapping
 from fer.errors import FerError
 from pipeline.errors import ConfigError
+from pipeline.reuse import REUSE_TOLERANCE
 
 DETECTORS = ("auto", "yolo", "haar", "whole")
 #: --min-face's default, from bench/min_face_accuracy.py (README: "Faces too small to read").
@@ -53,7 +54,7 @@ class PipelineConfig:
     # video/camera: a face carried between detections whose crop differs from the one last
     # classified by under this many grey levels on average is not classified again (still
     # faces: sensor noise alone measured 0.33); 0 classifies every face on every frame
-    reuse_tolerance: float = 1.0
+    reuse_tolerance: float = REUSE_TOLERANCE
 
 
 @dataclass(frozen=True)

@@ -45,10 +45,8 @@ class CropMemory:
         last = self.seen.get(face_id)
         if last is None:
             return None
-        thumb = thumbnail(model_input)
-        if thumb.shape != last[0].shape:
-            return None
-        return last[1] if np.abs(thumb - last[0]).mean() < self.tolerance else None
+        return last[1] if np.abs(thumbnail(model_input) - last[0]).mean() < self.tolerance \
+            else None
 
     def keep(self, face_id: int, model_input: np.ndarray, probabilities: np.ndarray) -> None:
         self.seen[face_id] = (thumbnail(model_input), probabilities)
