@@ -235,6 +235,15 @@ def _detector_for(spec: str, imgsz: int | None, zoom_out: bool = True):
                                           max_det=1000, zoom_out=zoom_out), None
 
 
+def distinct_labels(labels: list[str], specs: list[str]) -> list[str]:
+    """Result keys for the compared models: their short names, except where two share one
+    (every ultralytics run writes `best.pt`): those go by the path as given, numbered if the
+    same model is repeated, so no result overwrites another."""
+    named = [spec if labels.count(label) > 1 else label for label, spec in zip(labels, specs, strict=True)]
+    return [name if named[:i].count(name) == 0 else f"{name}#{named[:i].count(name) + 1}"
+            for i, name in enumerate(named)]
+
+
 @click.command(cls=OneLineErrors, context_settings=CTX)
 @click.option("--model", "models", required=True, multiple=True,
               help="face model (.onnx or .pt), 'haar', or 'yunet:PATH' (OpenCV's YuNet); repeat "
@@ -281,7 +290,9 @@ def eval_cmd(models, data, split, events, exclude_val_events, imgsz, zoom_out, c
         raise FdError(f"{root} does not exist")
     if not 0 < conf < 1:
         raise FdError(f"--conf must be between 0 and 1, got {conf}")
-    detectors = [d for d in (_detector_for(m, imgsz, zoom_out) for m in models) if d is not None]
+    detectors = [(spec, *d) for spec, d in ((m, _detector_for(m, imgsz, zoom_out)) for m in models)
+                 if d is not None]
+    labels = distinct_labels([label for _, label, _, _ in detectors], [s for s, *_ in detectors])
     skips = SkipLog()
     if root.is_dir() and (root / "wider_face_split").is_dir():
         items = widerface_val_items(root, split, skips, _names(exclude_val_events))
@@ -293,7 +304,7 @@ def eval_cmd(models, data, split, events, exclude_val_events, imgsz, zoom_out, c
     if not items:
         raise FdError(f"no validation images in {root}" + (f" for events {events}" if events else ""))
     results = {}
-    for label, detector, own_conf in detectors:
+    for label, (_, _, detector, own_conf) in zip(labels, detectors, strict=True):
         result = evaluate(detector, iter(items), own_conf or conf, progress=not no_progress)
         if closeups:
             result["closeups"] = closeup_check(detector, items, own_conf or conf,

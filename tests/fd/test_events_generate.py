@@ -2,6 +2,7 @@
 close-up evaluation, and the YuNet baseline."""
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -10,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from fd import generate as gen
-from fd.cli import _overrides, eval_cmd, prep_cmd
+from fd.cli import _overrides, distinct_labels, eval_cmd, prep_cmd
 from fd.convert.widerface import HELD_OUT_VAL_EVENTS
 from fd.errors import FdError
 from fd.evaluate import GroundTruth, closeup_check, closeup_items, evaluate
@@ -222,16 +223,21 @@ def test_evaluate_reports_each_event_and_their_mean(tmp_path):
     assert result["mean_event_AP50"] == pytest.approx((1.0 + 0.25) / 2)
 
 
-def test_fd_eval_compares_models_on_the_same_images(tmp_path):
-    if not YUNET.is_file():
-        pytest.skip(f"YuNet peer not found at {YUNET}")
-    root = tmp_path / "w"
+def _astronaut_wider(root: Path) -> Path:
+    """A one-image WIDER FACE val root: the bundled astronaut photo with its face annotated."""
     photo = cv2.imread(str(Path(__file__).resolve().parents[2] / "examples" / "astronaut.png"))
     fixtures.write_image(root / "WIDER_val" / "images" / "3--Riot" / "3_a.jpg", photo)
     # the astronaut's face, by hand: x 165-262, y 66-195 in the 512x512 example
     (root / "wider_face_split").mkdir(parents=True)
     (root / "wider_face_split" / "wider_face_val_bbx_gt.txt").write_text(
         "3--Riot/3_a.jpg\n1\n165 66 97 129 0 0 0 0 0 0\n")
+    return root
+
+
+def test_fd_eval_compares_models_on_the_same_images(tmp_path):
+    if not YUNET.is_file():
+        pytest.skip(f"YuNet peer not found at {YUNET}")
+    root = _astronaut_wider(tmp_path / "w")
     out = tmp_path / "cmp.json"
     result = invoke(eval_cmd, ["--model", f"yunet:{YUNET}", "--model", "haar",
                                "--model", "yunet:/nowhere/yunet.onnx", "--data", root,
@@ -242,6 +248,33 @@ def test_fd_eval_compares_models_on_the_same_images(tmp_path):
     assert set(models) == {"yunet", "haar"}
     assert models["yunet"]["AP50"] == 1.0 and models["yunet"]["closeups"]["found_share"] == 1.0
     assert "side by side" in result.output
+
+
+def test_fd_eval_keeps_models_that_share_a_file_name(tmp_path):
+    # every ultralytics run writes best.pt: comparing two runs must not overwrite one with the other
+    if not YUNET.is_file():
+        pytest.skip(f"YuNet peer not found at {YUNET}")
+    root = _astronaut_wider(tmp_path / "w")
+    specs = []
+    for run in ("run_a", "run_b"):
+        (tmp_path / run).mkdir()
+        shutil.copyfile(YUNET, tmp_path / run / "yunet.onnx")
+        specs += ["--model", f"yunet:{tmp_path / run / 'yunet.onnx'}"]
+    out = tmp_path / "cmp.json"
+    result = invoke(eval_cmd, [*specs, "--model", "haar", "--model", "haar", "--data", root,
+                               "--json", out, "--no-progress", "--no-closeups"])
+    assert result.exit_code == 0, result.output
+    models = json.loads(out.read_text())["models"]
+    assert list(models) == [f"yunet:{tmp_path / 'run_a' / 'yunet.onnx'}",
+                            f"yunet:{tmp_path / 'run_b' / 'yunet.onnx'}", "haar", "haar#2"]
+    assert models["haar"]["AP50"] == models["haar#2"]["AP50"]
+
+
+def test_distinct_labels_only_lengthen_names_that_collide():
+    assert distinct_labels(["best", "yunet", "best"], ["a/best.pt", "yunet:y.onnx", "b/best.pt"]
+                           ) == ["a/best.pt", "yunet", "b/best.pt"]
+    assert distinct_labels(["best", "best"], ["a/best.pt", "a/best.pt"]) == ["a/best.pt",
+                                                                             "a/best.pt#2"]
 
 
 def test_yunet_needs_its_file():
