@@ -41,6 +41,10 @@ class AugmentConfig:
     # one of what real photos do to a detector's crop (fer.degrade): a small face blown up,
     # JPEG blocks, blur, a dim noisy room; 0 trains on clean crops only
     degrade_p: float = 0.0
+    # blends of two faces and their labels across a batch (fer.mix), the alpha of each one's Beta
+    # draw: MixUp ~0.2, CutMix ~1.0 in the literature; 0 = off
+    mixup: float = 0.0
+    cutmix: float = 0.0
 
 
 @dataclass
@@ -61,6 +65,9 @@ class TrainConfig:
     # processes augmenting them (fer.augment_pool): auto = one per core but one, at most 8,
     # when training on a GPU; 0 = the threads augment
     augment_processes: int | str = "auto"
+    # momentum of an exponential moving average of the weights (e.g. 0.999), which is what is
+    # validated and saved as the model; 0 = off
+    ema: float = 0.0
 
 
 @dataclass
@@ -117,6 +124,10 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     n = cfg.train.augment_processes
     if n != "auto" and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
         raise FerError(f"train.augment_processes must be 'auto' or a whole number >= 0, not {n!r}")
+    if not 0 <= cfg.train.ema < 1:
+        raise FerError(f"train.ema must be in [0, 1), not {cfg.train.ema}")
+    if cfg.augment.mixup < 0 or cfg.augment.cutmix < 0:
+        raise FerError("augment.mixup and augment.cutmix must be >= 0 (0 = off)")
     if cfg.model.channels not in (1, 3):
         raise FerError("model.channels must be 1 (grayscale) or 3 (RGB)")
     return cfg

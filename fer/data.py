@@ -14,6 +14,7 @@ from fer.augment_pool import AugmentPool
 from fer.config import AugmentConfig
 from fer.errors import FerError
 from fer.keras_env import keras
+from fer.mix import BatchMixer
 from fer.readers import Dataset
 
 
@@ -92,7 +93,8 @@ class AugmentedBatches(keras().utils.PyDataset):
     Batch b of epoch e is augmented from `batch_seed(seed, e, b)`, so the pixels do not depend on
     which thread or process made them. With `processes` > 0 an `AugmentPool` augments and the
     feeder's threads only wait for it (one thread per process); otherwise the `workers` threads
-    augment, one augmenter each. Call `close` when training ends."""
+    augment, one augmenter each. The augment settings' MixUp/CutMix then blend the batch
+    (`fer.mix`). Call `close` when training ends."""
 
     def __init__(self, images: np.ndarray, targets: np.ndarray, num_classes: int,
                  batch_size: int, augment: AugmentConfig | None, weights: np.ndarray,
@@ -104,6 +106,7 @@ class AugmentedBatches(keras().utils.PyDataset):
         self.num_classes, self.batch_size = num_classes, batch_size
         self.augment, self.weights, self.seed = augment, weights.astype(np.float32), seed
         self.pool = AugmentPool(images, augment, processes) if pooled else None
+        self.mixer = BatchMixer(augment.mixup, augment.cutmix) if augment else BatchMixer()
         self.local = threading.local()
         self.epoch = epoch  # a resumed run goes on with the order and seeds it would have had
         self._shuffle()
@@ -130,7 +133,10 @@ class AugmentedBatches(keras().utils.PyDataset):
             x = augment_batch(self._augmenter(), self.images[idx],
                               batch_seed(self.seed, self.epoch, i))
         y = np.eye(self.num_classes, dtype=np.float32)[self.targets[idx]]
-        return x.astype(np.float32), y, self.weights[self.targets[idx]]
+        x, w = x.astype(np.float32), self.weights[self.targets[idx]]
+        if self.mixer:
+            return self.mixer(x, y, w, batch_seed(self.seed, self.epoch, i) ^ 0x5EED, i)
+        return x, y, w
 
     def on_epoch_end(self) -> None:
         self.epoch += 1

@@ -258,11 +258,14 @@ def train(data: str | list[str] | None, out: Path, val: str | list[str] | None =
     return finalize(out, inputs, cfg, labels)
 
 
-def _callbacks(k, out: Path, patience: int, state: dict[str, Any]):
+def _callbacks(k, out: Path, patience: int, state: dict[str, Any], ema: bool = False):
     """Best-model saving, early stopping and an every-epoch full checkpoint for --resume.
 
     Keras' BackupAndRestore keeps only weights, so a resumed run would restart the optimizer and
-    the learning-rate schedule; this checkpoint is the whole compiled model plus counters."""
+    the learning-rate schedule; this checkpoint is the whole compiled model plus counters.
+    With a weight average (`ema`), Keras' SwapEMAWeights puts the average in the model for
+    validation and for the best-model file, after the resume checkpoint has saved the weights
+    being trained (saved swapped, a resumed run would train on from the average)."""
 
     class EpochCheckpoint(k.callbacks.Callback):
         def __init__(self, stopper):
@@ -285,13 +288,14 @@ def _callbacks(k, out: Path, patience: int, state: dict[str, Any]):
 
     stopper = ResumableEarlyStopping(monitor="val_accuracy", mode="max", patience=patience)
     return [
-        k.callbacks.ModelCheckpoint(str(out / MODEL_FILE), monitor="val_accuracy", mode="max",
-                                    save_best_only=True,
-                                    initial_value_threshold=state.get("best")),
         stopper,
         k.callbacks.CSVLogger(str(out / "history.csv"), append=True),
         k.callbacks.TerminateOnNaN(),
-        EpochCheckpoint(stopper),  # last, so it records the stopper's updated counters
+        EpochCheckpoint(stopper),  # after the stopper, so it records its updated counters
+        *([k.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema else []),
+        k.callbacks.ModelCheckpoint(str(out / MODEL_FILE), monitor="val_accuracy", mode="max",
+                                    save_best_only=True,
+                                    initial_value_threshold=state.get("best")),
     ]
 
 
@@ -353,7 +357,9 @@ def _fit(inputs: TrainInputs, cfg: FerConfig, labels: tuple[str, ...], out: Path
                 initial_learning_rate=t.learning_rate * (0.05 if warmup else 1.0),
                 decay_steps=max(t.epochs * steps - warmup, 1), alpha=0.01,
                 warmup_target=t.learning_rate if warmup else None, warmup_steps=warmup)
-            model.compile(optimizer=k.optimizers.AdamW(schedule, weight_decay=t.weight_decay),
+            optimizer = k.optimizers.AdamW(schedule, weight_decay=t.weight_decay,
+                                           use_ema=t.ema > 0, ema_momentum=t.ema or 0.99)
+            model.compile(optimizer=optimizer,
                           loss=k.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing),
                           metrics=["accuracy"])
         model.jit_compile = False  # ~30% faster than XLA on a CPU, measured
@@ -368,7 +374,8 @@ def _fit(inputs: TrainInputs, cfg: FerConfig, labels: tuple[str, ...], out: Path
         model.fit(feed, validation_data=_split_evenly(x_val, y_val, used["replicas"]),
                   validation_batch_size=batch if used["replicas"] > 1 else None, epochs=t.epochs,
                   initial_epoch=state.get("epoch", 0),
-                  callbacks=_callbacks(k, out, t.patience, state), verbose=verbose)
+                  callbacks=_callbacks(k, out, t.patience, state, ema=t.ema > 0),
+                  verbose=verbose)
     finally:
         feed.close()
     return used
