@@ -63,8 +63,7 @@ def groups(attrs: dict) -> list[str]:
 
 
 def main() -> None:
-    from fd.boxes import iou
-    from fd.evaluate import closeup_items, only_events, widerface_val_items
+    from fd.evaluate import closeup_found, closeup_items, only_events, widerface_val_items
     from fd.predict import make_detector
     from pipeline.models import default_face_model
 
@@ -83,18 +82,16 @@ def main() -> None:
     if args.yunet and args.yunet.is_file():
         detectors["YuNet"] = (make_detector("yunet", args.yunet, conf=0.5), 0.5)
     found: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
-    unknown = 0
+    unknown, by_path = 0, {item.path: item for item in items}
     for crop, target, face in closeup_items(items):
         key = f"{crop.path.parent.name}/{crop.path.name}"
-        source = next(item for item in items if item.path == crop.path).boxes[face]
+        source = by_path[crop.path].boxes[face]
         attrs = attributes_of(source, annotated.get(key, []))
         if attrs is None:
             unknown += 1
             continue
         for name, (detector, conf) in detectors.items():
-            boxes, scores = detector.detect(crop.image)
-            boxes = np.asarray(boxes, np.float64).reshape(-1, 4)[np.asarray(scores) >= conf]
-            hit = bool(len(boxes)) and iou(boxes, crop.boxes[target:target + 1]).max() >= 0.5
+            hit, _ = closeup_found(detector, crop, target, conf)
             for group in ["all", *groups(attrs)]:
                 found[group][name].append(hit)
     names = list(detectors)

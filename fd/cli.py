@@ -290,9 +290,12 @@ def eval_cmd(models, data, split, events, exclude_val_events, imgsz, zoom_out, c
         raise FdError(f"{root} does not exist")
     if not 0 < conf < 1:
         raise FdError(f"--conf must be between 0 and 1, got {conf}")
-    detectors = [(spec, *d) for spec, d in ((m, _detector_for(m, imgsz, zoom_out)) for m in models)
-                 if d is not None]
-    labels = distinct_labels([label for _, label, _, _ in detectors], [s for s, *_ in detectors])
+    specs, detectors = [], []
+    for spec in models:
+        if (made := _detector_for(spec, imgsz, zoom_out)) is not None:
+            specs.append(spec)
+            detectors.append(made)
+    labels = distinct_labels([label for label, _, _ in detectors], specs)
     skips = SkipLog()
     if root.is_dir() and (root / "wider_face_split").is_dir():
         items = widerface_val_items(root, split, skips, _names(exclude_val_events))
@@ -304,7 +307,7 @@ def eval_cmd(models, data, split, events, exclude_val_events, imgsz, zoom_out, c
     if not items:
         raise FdError(f"no validation images in {root}" + (f" for events {events}" if events else ""))
     results = {}
-    for label, (_, _, detector, own_conf) in zip(labels, detectors, strict=True):
+    for label, (_, detector, own_conf) in zip(labels, detectors, strict=True):
         result = evaluate(detector, iter(items), own_conf or conf, progress=not no_progress)
         if closeups:
             result["closeups"] = closeup_check(detector, items, own_conf or conf,

@@ -118,6 +118,17 @@ def closeup_items(items: list[GroundTruth], per_image: int = 4, seed: int = 0
                               crop), target, int(i)
 
 
+def closeup_found(detector, crop: GroundTruth, target: int, conf: float) -> tuple[bool, int]:
+    """Whether the detector boxes face `target` of a close-up (IoU >= 0.5 at the operating
+    confidence), and how many boxes it gave at that confidence."""
+    boxes, scores = detector.detect(crop.image)
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    scores = np.ones(len(boxes)) if scores is None else np.asarray(scores, np.float64)
+    boxes = boxes[scores >= conf]
+    hit = bool(len(boxes)) and bool(iou(boxes, crop.boxes[target:target + 1]).max() >= 0.5)
+    return hit, len(boxes)
+
+
 def closeup_check(detector, items: list[GroundTruth], conf: float, per_image: int = 4,
                   seed: int = 0, progress: bool = True) -> dict:
     """The share of close-up faces found at the operating confidence (IoU >= 0.5)."""
@@ -129,13 +140,10 @@ def closeup_check(detector, items: list[GroundTruth], conf: float, per_image: in
     for crop, target, _ in tqdm(list(closeup_items(items, per_image, seed)),
                                 desc="fd-eval close-ups", unit="img", disable=not progress,
                                 dynamic_ncols=True):
-        boxes, scores = detector.detect(crop.image)
-        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-        scores = np.ones(len(boxes)) if scores is None else np.asarray(scores, np.float64)
-        boxes = boxes[scores >= conf]
+        hit, boxes = closeup_found(detector, crop, target, conf)
         total += 1
-        nothing += not len(boxes)
-        if len(boxes) and iou(boxes, crop.boxes[target:target + 1]).max() >= 0.5:
+        nothing += not boxes
+        if hit:
             found += 1
         elif len(missed) < 10:
             missed.append(crop.path.name)

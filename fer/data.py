@@ -125,17 +125,17 @@ class AugmentedBatches(keras().utils.PyDataset):
 
     def __getitem__(self, i: int):
         idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        seed = batch_seed(self.seed, self.epoch, i)
         if self.augment is None:
             x = self.images[idx]
         elif self.pool is not None:
-            x = self.pool.submit(idx, batch_seed(self.seed, self.epoch, i)).result()
+            x = self.pool.submit(idx, seed).result()
         else:
-            x = augment_batch(self._augmenter(), self.images[idx],
-                              batch_seed(self.seed, self.epoch, i))
+            x = augment_batch(self._augmenter(), self.images[idx], seed)
         y = np.eye(self.num_classes, dtype=np.float32)[self.targets[idx]]
         x, w = x.astype(np.float32), self.weights[self.targets[idx]]
         if self.mixer:
-            return self.mixer(x, y, w, batch_seed(self.seed, self.epoch, i) ^ 0x5EED, i)
+            return self.mixer(x, y, w, seed ^ 0x5EED, i)
         return x, y, w
 
     def on_epoch_end(self) -> None:

@@ -358,7 +358,7 @@ def _fit(inputs: TrainInputs, cfg: FerConfig, labels: tuple[str, ...], out: Path
                 decay_steps=max(t.epochs * steps - warmup, 1), alpha=0.01,
                 warmup_target=t.learning_rate if warmup else None, warmup_steps=warmup)
             optimizer = k.optimizers.AdamW(schedule, weight_decay=t.weight_decay,
-                                           use_ema=t.ema > 0, ema_momentum=t.ema or 0.99)
+                                           use_ema=t.ema > 0, ema_momentum=t.ema)
             model.compile(optimizer=optimizer,
                           loss=k.losses.CategoricalCrossentropy(label_smoothing=t.label_smoothing),
                           metrics=["accuracy"])
