@@ -98,6 +98,9 @@ def prep_cmd(data, role, input_size, channels, contempt, numeric_labels, cache_d
 @click.option("--resume", is_flag=True, help="continue the interrupted run in --out")
 @click.option("--init", "init", type=click.Path(dir_okay=False),
               help="start from this .keras model's weights (same architecture) [random]")
+@click.option("--teacher", "teachers", multiple=True, type=click.Path(dir_okay=False),
+              help="also learn from this trained model.keras's softened probabilities "
+              "(repeat for an ensemble; distill.* in the config) [none]")
 @click.option("--no-progress", is_flag=True, help="one line per epoch instead of progress bars")
 @click.option("--devices", help="train on these TensorFlow devices together (MirroredStrategy), "
               "e.g. GPU:0,GPU:1; each takes --batch-size per step [every GPU]")
@@ -105,7 +108,7 @@ def prep_cmd(data, role, input_size, channels, contempt, numeric_labels, cache_d
 @user_errors(FerError)
 def train_cmd(data, val, classes, out, config_path, epochs, batch_size, input_size, channels,
               attention_heads, max_per_class, contempt, numeric_labels, cache_dir, rebuild_cache,
-              resume, init, no_progress, devices, print_config):
+              resume, init, teachers, no_progress, devices, print_config):
     """Train the FERNet-style expression classifier."""
     from fer.config import load_config
     from fer.labels import class_subset
@@ -115,7 +118,7 @@ def train_cmd(data, val, classes, out, config_path, epochs, batch_size, input_si
             class_subset(classes, contempt)
         except FerError as e:
             raise OptionError(str(e)) from e
-    overrides: dict = {"train": {}, "model": {}}
+    overrides: dict = {"train": {}, "model": {}, "distill": {"teachers": teachers} if teachers else {}}
     for section, key, value in (("train", "epochs", epochs), ("train", "batch_size", batch_size),
                                 ("model", "input_size", input_size),
                                 ("model", "channels", int(channels) if channels else None),

@@ -71,10 +71,20 @@ class TrainConfig:
 
 
 @dataclass
+class DistillConfig:
+    # fer-train runs' model.keras files (same labels and input) whose mean softened probabilities
+    # the model learns from beside the labels (fer.distill); none = plain training
+    teachers: tuple[str, ...] = ()
+    alpha: float = 0.5  # the teachers' share of the loss, the labels' is 1 - alpha
+    temperature: float = 4.0  # softens both sides' probabilities; Hinton et al. use 2-20
+
+
+@dataclass
 class FerConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -128,6 +138,12 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
         raise FerError(f"train.ema must be in [0, 1), not {cfg.train.ema}")
     if cfg.augment.mixup < 0 or cfg.augment.cutmix < 0:
         raise FerError("augment.mixup and augment.cutmix must be >= 0 (0 = off)")
+    d = cfg.distill
+    if not isinstance(d.teachers, tuple) or not all(isinstance(t, str) for t in d.teachers):
+        raise FerError("distill.teachers must be a list of model file paths")
+    if not 0 <= d.alpha <= 1 or d.temperature <= 0:
+        raise FerError(f"distill.alpha must be in [0, 1] and distill.temperature > 0, not "
+                       f"{d.alpha} and {d.temperature}")
     if cfg.model.channels not in (1, 3):
         raise FerError("model.channels must be 1 (grayscale) or 3 (RGB)")
     return cfg

@@ -224,6 +224,10 @@ def train(data: str | list[str] | None, out: Path, val: str | list[str] | None =
     _check_refs(val_refs, "--val")
     labels = class_subset(classes, include_contempt) if classes else label_set(include_contempt)
     include_contempt = include_contempt or "contempt" in labels
+    if cfg.distill.teachers and not (out / CHECKPOINT_DIR / CHECKPOINT_FILE).is_file():
+        from fer.distill import check_teachers  # a resumed run has its teachers in its checkpoint
+
+        check_teachers(cfg.distill.teachers, labels, cfg.model)
     inputs = load_data(data_refs, val_refs or None, cfg, labels, cache_root, max_per_class,
                        numeric, include_contempt, rebuild_cache, progress)
     for d in inputs.train_datasets if len(inputs.train_datasets) > 1 else ():
@@ -250,6 +254,8 @@ def train(data: str | list[str] | None, out: Path, val: str | list[str] | None =
     if not (out / DONE_MARKER).exists():
         started = time.time()
         used = _fit(inputs, cfg, labels, out, progress, init, devices)
+        if cfg.distill.teachers:
+            _drop_teachers(out / MODEL_FILE)
         (out / DONE_MARKER).write_text(json.dumps({"seconds": time.time() - started, **used}))
     if not can_export_onnx():
         _log(f"trained; the ONNX export and final metrics need Keras on TensorFlow: run "
@@ -329,6 +335,7 @@ def _fit(inputs: TrainInputs, cfg: FerConfig, labels: tuple[str, ...], out: Path
          progress: bool, init: Path | None = None, devices: tuple[str, ...] | None = None
          ) -> dict[str, Any]:
     from fer.data import AugmentedBatches, class_weights
+    from fer.distill import student_of, with_teachers  # also lets a distilled checkpoint load
     from fer.keras_env import keras
     from fer.model import build_model
 
@@ -353,6 +360,7 @@ def _fit(inputs: TrainInputs, cfg: FerConfig, labels: tuple[str, ...], out: Path
             model = build_model(cfg.model, len(labels))
             if init is not None:
                 _load_initial_weights(k, model, Path(init))
+            model = with_teachers(model, cfg.distill)
             schedule = k.optimizers.schedules.CosineDecay(
                 initial_learning_rate=t.learning_rate * (0.05 if warmup else 1.0),
                 decay_steps=max(t.epochs * steps - warmup, 1), alpha=0.01,
@@ -367,8 +375,10 @@ def _fit(inputs: TrainInputs, cfg: FerConfig, labels: tuple[str, ...], out: Path
     feed = AugmentedBatches(inputs.train.images, inputs.train.targets, len(labels), batch,
                             cfg.augment, weights, t.seed, workers=t.workers,
                             processes=used["augment_processes"], epoch=state.get("epoch", 0))
-    _log(f"model {model.name}: {model.count_params():,} parameters; {steps} steps per epoch; "
-         f"devices {used}")
+    student = student_of(model)
+    _log(f"model {student.name}: {student.count_params():,} parameters; {steps} steps per epoch; "
+         f"devices {used}" + (f"; distilled from {len(model.teachers)} teacher(s)"
+                              if model is not student else ""))
     verbose = 1 if progress and sys.stderr.isatty() else 2
     try:
         model.fit(feed, validation_data=_split_evenly(x_val, y_val, used["replicas"]),
@@ -379,6 +389,21 @@ def _fit(inputs: TrainInputs, cfg: FerConfig, labels: tuple[str, ...], out: Path
     finally:
         feed.close()
     return used
+
+
+def _drop_teachers(path: Path) -> None:
+    """The best-model file of a distilled run holds the teachers too; keep only the model trained
+    (atomically, so an interrupted rewrite leaves the whole file)."""
+    from fer.distill import Distiller
+    from fer.keras_env import keras
+
+    if not path.is_file():
+        return
+    model = keras().models.load_model(path, compile=False)
+    if isinstance(model, Distiller):
+        tmp = path.with_name("model.tmp.keras")
+        model.student.save(tmp)
+        os.replace(tmp, path)
 
 
 def finalize(out: Path, inputs: TrainInputs, cfg: FerConfig, labels: tuple[str, ...]
