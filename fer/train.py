@@ -224,7 +224,8 @@ def train(data: str | list[str] | None, out: Path, val: str | list[str] | None =
     _check_refs(val_refs, "--val")
     labels = class_subset(classes, include_contempt) if classes else label_set(include_contempt)
     include_contempt = include_contempt or "contempt" in labels
-    if cfg.distill.teachers and not (out / CHECKPOINT_DIR / CHECKPOINT_FILE).is_file():
+    trained = [p for p in (out / DONE_MARKER, out / CHECKPOINT_DIR / CHECKPOINT_FILE) if p.is_file()]
+    if cfg.distill.teachers and not trained:
         from fer.distill import check_teachers  # a resumed run has its teachers in its checkpoint
 
         check_teachers(cfg.distill.teachers, labels, cfg.model)

@@ -199,3 +199,9 @@ def test_fer_train_with_two_teachers_ships_the_student_alone_and_resumes_without
     assert resumed.exit_code == 0, resumed.output
     assert "resuming after epoch 1" in resumed.output and "Epoch 2/2" in resumed.output
     assert not isinstance(k.models.load_model(out / "model.keras", compile=False), Distiller)
+    # trained on another machine and finished here (the GPU plan's path): no teacher needed
+    (out / "metrics.json").unlink()
+    finished = CliRunner().invoke(train_cmd, ["--out", str(out), "--resume", "--no-progress",
+                                              "--cache-dir", str(cache)], catch_exceptions=False)
+    assert finished.exit_code == 0, finished.output
+    assert "Epoch" not in finished.output and (out / "metrics.json").is_file()
