@@ -80,8 +80,8 @@ def prep_cmd(data, role, input_size, channels, contempt, numeric_labels, cache_d
               "--resume, replaces the run's saved validation paths.")
 @click.option("--classes", help="train on these classes only, comma-separated (e.g. "
               "angry,happy,sad,surprise,neutral); faces of the others are left out and counted")
-@click.option("--out", required=True, type=click.Path(file_okay=False),
-              help="run folder for the model, metrics and plots")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="run folder for the model, metrics and plots (required unless --print-config)")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="YAML overriding the defaults (see --print-config)")
 @click.option("--epochs", type=POSITIVE, help="override train.epochs")
@@ -129,6 +129,8 @@ def train_cmd(data, val, classes, out, config_path, epochs, batch_size, input_si
     if print_config:
         click.echo(yaml.safe_dump(json.loads(json.dumps(cfg.to_dict())), sort_keys=False))
         return
+    if not out:  # not click's required=True: --print-config needs no run folder
+        raise OptionError("Missing option '--out': the run folder for the model, metrics and plots.")
     if not data and not resume:
         raise FerError("--data is required (or --resume to continue a run)")
     from fer.train import train

@@ -170,11 +170,16 @@ def test_data_is_required(tmp_path):
     assert result.exit_code == 1 and "--data is required" in result.output
 
 
-def test_print_config_shows_overrides(tmp_path):
-    result = CliRunner().invoke(train_cmd, ["--out", str(tmp_path), "--print-config",
-                                            "--epochs", "3", "--attention-heads", "2"])
-    assert result.exit_code == 0
+def test_print_config_shows_overrides_without_a_run_folder():
+    result = CliRunner().invoke(train_cmd, ["--print-config", "--epochs", "3",
+                                            "--attention-heads", "2"])
+    assert result.exit_code == 0, result.output
     assert "epochs: 3" in result.output and "attention_heads: 2" in result.output
+
+
+def test_training_still_needs_a_run_folder(tmp_path):
+    result = CliRunner().invoke(train_cmd, ["--data", str(tmp_path)])
+    assert result.exit_code == 2 and "Missing option '--out'" in result.output
 
 
 @pytest.mark.parametrize("name,content,match", [
