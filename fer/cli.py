@@ -147,14 +147,14 @@ def train_cmd(data, val, classes, out, config_path, epochs, batch_size, input_si
     click.echo(f"run folder: {out}")
 
 
-def _check_eval_outputs(model_path: str, data: str, json_path: str | None,
+def _check_eval_outputs(model_paths: tuple[str, ...], data: str, json_path: str | None,
                         plots: dict[str, str | None]) -> None:
-    """Before any work: no report may replace the model, its labels.json, the data or another
+    """Before any work: no report may replace a model, its labels.json, the data or another
     report, and a plot's suffix must be a format matplotlib writes (else it fails after
     evaluating)."""
-    model = Path(model_path).resolve()
-    taken = {model: "--model", model.with_name("labels.json"): "the model's labels.json",
-             Path(data.split("#")[0]).resolve(): "--data"}
+    taken: dict[Path, str] = {Path(data.split("#")[0]).resolve(): "--data"}
+    for model in (Path(m).resolve() for m in model_paths):
+        taken |= {model: "--model", model.with_name("labels.json"): "the model's labels.json"}
     for option, target in (("--json", json_path), *plots.items()):
         if not target:
             continue
@@ -175,8 +175,10 @@ def _check_eval_outputs(model_path: str, data: str, json_path: str | None,
 
 
 @click.command(**COMMAND)
-@click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False),
-              help=".onnx or .keras model with its labels.json")
+@click.option("--model", "model_paths", required=True, multiple=True,
+              type=click.Path(dir_okay=False),
+              help=".onnx or .keras model with its labels.json; repeat it to measure the models' "
+                   "ensemble (mean probabilities, as fer-train --teacher uses them) and each one")
 @click.option("--data", required=True, help=DATA_HELP + " Default split: val.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),
               help="write the full result here [fer_eval_<model>.json in the current folder]")
@@ -193,7 +195,7 @@ def _check_eval_outputs(model_path: str, data: str, json_path: str | None,
               help="also measure on copies of the data as real photos spoil faces: a 16 px face "
                    "blown up, JPEG quality 25, blur, a dim room (fixed, so models compare)")
 @user_errors(FerError)
-def eval_cmd(model_path, data, json_path, tta, numeric_labels, cache_dir, confusion, reliability,
+def eval_cmd(model_paths, data, json_path, tta, numeric_labels, cache_dir, confusion, reliability,
              calibrate, degrade):
     """Accuracy, macro-F1, per-class figures and calibration (ECE) of a model on any readable
     dataset; --calibrate fits and stores the temperature that makes its probabilities honest."""
@@ -201,20 +203,24 @@ def eval_cmd(model_path, data, json_path, tta, numeric_labels, cache_dir, confus
     from fer.evaluate import (
         evaluate,
         evaluate_degraded,
+        evaluate_member,
         format_degraded,
         format_table,
         store_calibration,
         write_json,
     )
     from fer.labels import label_set
-    from fer.predict import load_classifier
+    from fer.predict import Ensemble, load_classifier
     from fer.prepare import prepare, restrict_classes
     from fer.readers import read_dataset
 
-    _check_eval_outputs(model_path, data, json_path,
+    _check_eval_outputs(model_paths, data, json_path,
                         {"--confusion": confusion, "--reliability": reliability})
+    if calibrate and len(model_paths) > 1:
+        raise OptionError("--calibrate stores a temperature beside one model; give one --model")
     corruptions = parse_corruptions(degrade) if degrade else ()
-    classifier = load_classifier(model_path)
+    members = [load_classifier(m) for m in model_paths]
+    classifier = members[0] if len(members) == 1 else Ensemble(members)
     ds = read_dataset(data, "val", "contempt" in classifier.labels, numeric_labels)
     full = label_set("contempt" in classifier.labels)
     # a subset model (fer-train --classes) is measured on its classes; the data's other faces
@@ -226,6 +232,13 @@ def eval_cmd(model_path, data, json_path, tta, numeric_labels, cache_dir, confus
         raise FerError(f"{data}: none of its faces is of the model's classes "
                        f"{', '.join(classifier.labels)}")
     result = evaluate(classifier, cache, tta, fit_calibration=calibrate)
+    if len(members) > 1:
+        result["model"] = list(model_paths)
+        result["members"] = [evaluate_member(m, cache, tta) for m in members]
+        for m in result["members"]:
+            click.echo(f"member {m['model']}: accuracy {m['accuracy'] * 100:.2f}%   macro-F1 "
+                       f"{m['macro_f1']:.4f}")
+        click.echo(f"ensemble of {len(members)} (mean probabilities):")
     click.echo(format_table(result))
     if calibrate:
         click.echo(f"stored temperature {result['calibration']['temperature']:.4f} in "
@@ -235,7 +248,7 @@ def eval_cmd(model_path, data, json_path, tta, numeric_labels, cache_dir, confus
         click.echo(format_degraded(result, result["degraded"]))
     if cache.skips.total:
         click.echo(cache.skips.summary())
-    target = Path(json_path) if json_path else Path(f"fer_eval_{Path(model_path).stem}.json")
+    target = Path(json_path) if json_path else Path(f"fer_eval_{classifier.path.stem}.json")
     write_json(result, target)
     if confusion:
         from fer.plots import plot_confusion

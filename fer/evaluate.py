@@ -76,6 +76,15 @@ def evaluate(classifier: Classifier, cache: FaceCache, tta_flip: bool | None = N
     return result
 
 
+def evaluate_member(classifier: Classifier, cache: FaceCache, tta_flip: bool | None = None
+                    ) -> dict[str, Any]:
+    """One ensemble member's headline figures, beside the ensemble's full report."""
+    targets = align_targets(cache, classifier.labels)
+    m = classification_metrics(targets, classifier.predict(cache.images, tta_flip=tta_flip),
+                               classifier.labels)
+    return {"model": str(classifier.path), "accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+
+
 def evaluate_degraded(classifier: Classifier, cache: FaceCache, names: tuple[str, ...],
                       tta_flip: bool | None = None) -> dict[str, dict[str, float]]:
     """Accuracy and macro-F1 on copies of the data under each corruption of `fer.degrade`:

@@ -49,6 +49,31 @@ class Classifier:
         return apply_temperature(probs, self.temperature) if calibrated else probs
 
 
+class Ensemble:
+    """Several classifiers of the same labels and input used as one: the mean of their own
+    (uncalibrated) probabilities, the teacher `fer-train --teacher` makes of the same models,
+    so `fer-eval` can say whether a set of models is worth distilling before a run is spent.
+    It has no stored temperature (1); `fer-eval` measures its calibration like any model's."""
+
+    def __init__(self, members: list[Classifier]):
+        first = members[0]
+        for m in members[1:]:
+            if m.labels != first.labels or (m.size, m.channels) != (first.size, first.channels):
+                raise FerError(f"{m.path} and {first.path} differ in labels or input; an "
+                               "ensemble needs models of the same classes, in order, and input")
+        self.members = members
+        self.labels, self.size, self.channels = first.labels, first.size, first.channels
+        self.tta_flip = all(m.tta_flip for m in members)
+        self.temperature = 1.0
+        self.path = Path("+".join(m.path.stem for m in members))
+
+    def predict(self, crops: np.ndarray, batch_size: int = 256, tta_flip: bool | None = None,
+                calibrated: bool = True) -> np.ndarray:
+        """Each member with its own flip setting unless `tta_flip` says otherwise."""
+        return np.mean([m.predict(crops, batch_size, tta_flip, calibrated=False)
+                        for m in self.members], axis=0).astype(np.float32)
+
+
 #: Intra-op threads of each ONNX Runtime session this process opens; None leaves ORT's default
 #: (one per core). Parallel workers set their share, so N workers never run N x cores threads.
 _INTRA_OP_THREADS: int | None = None
