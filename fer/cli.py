@@ -203,7 +203,7 @@ def eval_cmd(model_paths, data, json_path, tta, numeric_labels, cache_dir, confu
     from fer.evaluate import (
         evaluate,
         evaluate_degraded,
-        evaluate_member,
+        evaluate_ensemble,
         format_degraded,
         format_table,
         store_calibration,
@@ -231,14 +231,14 @@ def eval_cmd(model_paths, data, json_path, tta, numeric_labels, cache_dir, confu
     if len(cache) == 0:
         raise FerError(f"{data}: none of its faces is of the model's classes "
                        f"{', '.join(classifier.labels)}")
-    result = evaluate(classifier, cache, tta, fit_calibration=calibrate)
     if len(members) > 1:
-        result["model"] = list(model_paths)
-        result["members"] = [evaluate_member(m, cache, tta) for m in members]
+        result = evaluate_ensemble(classifier, cache, tta)
         for m in result["members"]:
             click.echo(f"member {m['model']}: accuracy {m['accuracy'] * 100:.2f}%   macro-F1 "
                        f"{m['macro_f1']:.4f}")
         click.echo(f"ensemble of {len(members)} (mean probabilities):")
+    else:
+        result = evaluate(classifier, cache, tta, fit_calibration=calibrate)
     click.echo(format_table(result))
     if calibrate:
         click.echo(f"stored temperature {result['calibration']['temperature']:.4f} in "

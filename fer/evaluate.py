@@ -19,7 +19,7 @@ from fer.calibrate import (
 )
 from fer.errors import FerError
 from fer.metadata import LABELS_FILE, read_metadata_file, same_model, write_metadata_file
-from fer.predict import Classifier
+from fer.predict import Classifier, Ensemble
 from fer.prepare import FaceCache
 
 
@@ -59,8 +59,29 @@ def evaluate(classifier: Classifier, cache: FaceCache, tta_flip: bool | None = N
     """Figures of the model's calibrated probabilities (its stored temperature, or one fitted on
     this data when `fit_calibration`), with the uncalibrated ECE and reliability beside them.
     Temperature scaling keeps the order of the classes, so accuracy and F1 do not depend on it."""
-    targets = align_targets(cache, classifier.labels)
     raw = classifier.predict(cache.images, tta_flip=tta_flip, calibrated=False)
+    return _report(classifier, cache, raw, tta_flip, fit_calibration)
+
+
+def evaluate_ensemble(ensemble: Ensemble, cache: FaceCache, tta_flip: bool | None = None
+                      ) -> dict[str, Any]:
+    """`evaluate` of the ensemble, with each member's accuracy and macro-F1 beside it, from one
+    pass of each member over the data."""
+    each = ensemble.predict_each(cache.images, tta_flip=tta_flip)
+    result = _report(ensemble, cache, np.mean(each, axis=0).astype(np.float32), tta_flip, False)
+    targets = align_targets(cache, ensemble.labels)
+    result["model"] = [str(m.path) for m in ensemble.members]
+    result["members"] = []
+    for member, raw in zip(ensemble.members, each, strict=True):
+        m = classification_metrics(targets, raw, ensemble.labels)  # the temperature keeps argmax
+        result["members"].append({"model": str(member.path), "accuracy": m["accuracy"],
+                                  "macro_f1": m["macro_f1"]})
+    return result
+
+
+def _report(classifier: Classifier | Ensemble, cache: FaceCache, raw: np.ndarray,
+            tta_flip: bool | None, fit_calibration: bool) -> dict[str, Any]:
+    targets = align_targets(cache, classifier.labels)
     temperature = (fit_temperature(logits_from_probs(raw), targets) if fit_calibration
                    else classifier.temperature)
     probs = apply_temperature(raw, temperature)
@@ -74,15 +95,6 @@ def evaluate(classifier: Classifier, cache: FaceCache, tta_flip: bool | None = N
     result["data"] = cache.source
     result["skipped"] = cache.skips.as_dict()
     return result
-
-
-def evaluate_member(classifier: Classifier, cache: FaceCache, tta_flip: bool | None = None
-                    ) -> dict[str, Any]:
-    """One ensemble member's headline figures, beside the ensemble's full report."""
-    targets = align_targets(cache, classifier.labels)
-    m = classification_metrics(targets, classifier.predict(cache.images, tta_flip=tta_flip),
-                               classifier.labels)
-    return {"model": str(classifier.path), "accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
 
 
 def evaluate_degraded(classifier: Classifier, cache: FaceCache, names: tuple[str, ...],

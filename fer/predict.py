@@ -67,11 +67,16 @@ class Ensemble:
         self.temperature = 1.0
         self.path = Path("+".join(m.path.stem for m in members))
 
+    def predict_each(self, crops: np.ndarray, batch_size: int = 256,
+                     tta_flip: bool | None = None) -> list[np.ndarray]:
+        """Each member's own probabilities, with its own flip setting unless `tta_flip` says
+        otherwise."""
+        return [m.predict(crops, batch_size, tta_flip, calibrated=False) for m in self.members]
+
     def predict(self, crops: np.ndarray, batch_size: int = 256, tta_flip: bool | None = None,
                 calibrated: bool = True) -> np.ndarray:
-        """Each member with its own flip setting unless `tta_flip` says otherwise."""
-        return np.mean([m.predict(crops, batch_size, tta_flip, calibrated=False)
-                        for m in self.members], axis=0).astype(np.float32)
+        """The members' mean (`calibrated` changes nothing: the temperature is 1)."""
+        return np.mean(self.predict_each(crops, batch_size, tta_flip), axis=0).astype(np.float32)
 
 
 #: Intra-op threads of each ONNX Runtime session this process opens; None leaves ORT's default

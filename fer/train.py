@@ -224,8 +224,8 @@ def train(data: str | list[str] | None, out: Path, val: str | list[str] | None =
     _check_refs(val_refs, "--val")
     labels = class_subset(classes, include_contempt) if classes else label_set(include_contempt)
     include_contempt = include_contempt or "contempt" in labels
-    trained = [p for p in (out / DONE_MARKER, out / CHECKPOINT_DIR / CHECKPOINT_FILE) if p.is_file()]
-    if cfg.distill.teachers and not trained:
+    carried = any(p.is_file() for p in (out / DONE_MARKER, out / CHECKPOINT_DIR / CHECKPOINT_FILE))
+    if cfg.distill.teachers and not carried:
         from fer.distill import check_teachers  # a resumed run has its teachers in its checkpoint
 
         check_teachers(cfg.distill.teachers, labels, cfg.model)
@@ -395,15 +395,15 @@ def _fit(inputs: TrainInputs, cfg: FerConfig, labels: tuple[str, ...], out: Path
 def _drop_teachers(path: Path) -> None:
     """The best-model file of a distilled run holds the teachers too; keep only the model trained
     (atomically, so an interrupted rewrite leaves the whole file)."""
-    from fer.distill import Distiller
+    from fer.distill import student_of
     from fer.keras_env import keras
 
     if not path.is_file():
         return
     model = keras().models.load_model(path, compile=False)
-    if isinstance(model, Distiller):
+    if (student := student_of(model)) is not model:
         tmp = path.with_name("model.tmp.keras")
-        model.student.save(tmp)
+        student.save(tmp)
         os.replace(tmp, path)
 
 

@@ -26,6 +26,36 @@ def tiny_fer_model(folder: Path) -> Path:
     return folder / "model.onnx"
 
 
+def leaning(model, biases: dict[int, float]):
+    """`model` leaning to classes whatever it sees: large biases on those outputs."""
+    layer = model.get_layer("probs")
+    w, b = layer.get_weights()
+    for index, bias in biases.items():
+        b[index] = bias
+    layer.set_weights([w, b])
+    return model
+
+
+def tiny_keras_fer(folder: Path, biases: dict[int, float] | None = None, labels=None,
+                   size: int = 48, seed: int | None = None) -> Path:
+    """An untrained model.keras and its labels.json, as fer-train leaves them, for what takes a
+    trained model's file (a teacher, an ensemble member); `biases` make it lean to classes."""
+    from fer.config import ModelConfig
+    from fer.keras_env import keras
+    from fer.labels import LABELS
+    from fer.metadata import LABELS_FILE, make_metadata, write_metadata_file
+    from fer.model import build_model
+
+    labels = tuple(labels or LABELS)
+    if seed is not None:
+        keras().utils.set_random_seed(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    model = build_model(ModelConfig(input_size=size, widths=(8, 16), dense_units=16), len(labels))
+    leaning(model, biases or {}).save(folder / "model.keras")
+    write_metadata_file(make_metadata(labels, size, 1, True), folder / LABELS_FILE)
+    return folder / "model.keras"
+
+
 def tiny_yolo(folder: Path, imgsz: int = 160) -> tuple[Path, Path]:
     """An untrained one-class YOLOv8n as .pt and .onnx (ultralytics offline)."""
     from fd.yolo_env import offline_ultralytics

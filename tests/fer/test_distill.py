@@ -12,32 +12,15 @@ from fer.cli import train_cmd
 from fer.config import ModelConfig, load_config
 from fer.errors import FerError
 from fer.labels import LABELS
-from fer.metadata import make_metadata, write_metadata_file
 from tests import fixtures
+from tests.models import leaning, tiny_keras_fer
 
 TINY = ModelConfig(widths=(8, 16), dense_units=16)
 
 
-def _sure_of(model, index: int):
-    """`model` made sure of one class whatever it sees: a large bias on that output."""
-    layer = model.get_layer("probs")
-    w, b = layer.get_weights()
-    b[index] = 8.0
-    layer.set_weights([w, b])
-    return model
-
-
 def _teacher(folder, labels=LABELS, size: int = 48, sure_of: int | None = None):
-    """A fer-train-like run folder: model.keras and its labels.json."""
-    from fer.model import build_model
-
-    folder.mkdir(parents=True, exist_ok=True)
-    model = build_model(ModelConfig(input_size=size, widths=(8, 16), dense_units=16), len(labels))
-    if sure_of is not None:
-        _sure_of(model, sure_of)
-    model.save(folder / "model.keras")
-    write_metadata_file(make_metadata(tuple(labels), size, 1, True), folder / "labels.json")
-    return folder / "model.keras"
+    """A fer-train-like run folder (model.keras, labels.json), sure of one class if asked."""
+    return tiny_keras_fer(folder, None if sure_of is None else {sure_of: 8.0}, labels, size)
 
 
 def _onnx_teacher(folder):
@@ -53,7 +36,7 @@ def _distiller(alpha: float):
 
     k = keras()
     k.utils.set_random_seed(0)
-    student, teacher = build_model(TINY, 7), _sure_of(build_model(TINY, 7), 3)
+    student, teacher = build_model(TINY, 7), leaning(build_model(TINY, 7), {3: 8.0})
     model = Distiller(student, [teacher], alpha, 4.0)
     model.compile(optimizer=k.optimizers.SGD(0.5), loss=k.losses.CategoricalCrossentropy(),
                   metrics=["accuracy"])

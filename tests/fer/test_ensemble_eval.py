@@ -9,27 +9,8 @@ from click.testing import CliRunner
 
 from fer.cli import eval_cmd
 from fer.labels import LABELS
-from fer.metadata import make_metadata, write_metadata_file
 from tests import fixtures
-
-
-def _model(folder, leaning: dict[int, float], labels=LABELS):
-    """An untrained model.keras with its labels.json, leaning to classes by output biases."""
-    from fer.config import ModelConfig
-    from fer.keras_env import keras
-    from fer.model import build_model
-
-    keras().utils.set_random_seed(len(folder.name))
-    folder.mkdir(parents=True)
-    model = build_model(ModelConfig(widths=(8, 16), dense_units=16), len(labels))
-    layer = model.get_layer("probs")
-    w, b = layer.get_weights()
-    for index, bias in leaning.items():
-        b[index] = bias
-    layer.set_weights([w, b])
-    model.save(folder / "model.keras")
-    write_metadata_file(make_metadata(tuple(labels), 48, 1, True), folder / "labels.json")
-    return folder / "model.keras"
+from tests.models import tiny_keras_fer
 
 
 def _invoke(*args):
@@ -46,8 +27,8 @@ def test_fer_eval_measures_an_ensemble_and_each_member(tmp_path):
     data = fixtures.class_folders(tmp_path / "d", LABELS, per_class=4)
     # two models that disagree as much: one leans to angry, the other to happy, so their mean
     # is decided face by face
-    a = _model(tmp_path / "a", {0: 3.0})
-    b = _model(tmp_path / "bb", {3: 3.0})
+    a = tiny_keras_fer(tmp_path / "a", {0: 3.0}, seed=1)
+    b = tiny_keras_fer(tmp_path / "bb", {3: 3.0}, seed=2)
     report = tmp_path / "ens.json"
     result = _invoke("--model", a, "--model", b, "--data", data, "--json", report,
                      "--cache-dir", tmp_path / "cache")
@@ -75,8 +56,8 @@ def test_fer_eval_measures_an_ensemble_and_each_member(tmp_path):
 
 def test_models_of_other_classes_make_no_ensemble(tmp_path):
     data = fixtures.class_folders(tmp_path / "d", LABELS, per_class=2)
-    a = _model(tmp_path / "a", {})
-    b = _model(tmp_path / "b", {}, labels=("angry", "happy", "sad", "surprise", "neutral"))
+    a = tiny_keras_fer(tmp_path / "a")
+    b = tiny_keras_fer(tmp_path / "b", labels=("angry", "happy", "sad", "surprise", "neutral"))
     result = _invoke("--model", a, "--model", b, "--data", data, "--json", tmp_path / "r.json",
                      "--cache-dir", tmp_path / "cache")
     assert result.exit_code == 1 and "differ in labels or input" in result.output
@@ -85,7 +66,7 @@ def test_models_of_other_classes_make_no_ensemble(tmp_path):
 
 def test_calibrate_and_the_report_paths_are_checked_for_every_model(tmp_path):
     data = fixtures.class_folders(tmp_path / "d", LABELS, per_class=2)
-    a, b = _model(tmp_path / "a", {}), _model(tmp_path / "b", {})
+    a, b = tiny_keras_fer(tmp_path / "a"), tiny_keras_fer(tmp_path / "b")
     result = _invoke("--model", a, "--model", b, "--data", data, "--calibrate")
     assert result.exit_code == 2 and "give one --model" in result.output
     # a report may not overwrite the second model's labels.json either
